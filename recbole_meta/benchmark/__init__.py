@@ -1,0 +1,1 @@
+"""Benchmark suites (see ``python -m recbole_meta.benchmark --help``)."""

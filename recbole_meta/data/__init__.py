@@ -1,0 +1,1 @@
+"""The plugin's datasets and loaders. Importing this package registers them."""

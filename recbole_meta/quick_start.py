@@ -1,0 +1,100 @@
+"""RecBole's two entry points, ``run_recbole`` and ``objective_function``, for plugin and built-in models.
+
+RecBole's own versions live in ``recbole.quick_start``, whose import pulls in ray (broken on numpy 2 and
+setuptools >= 81), so they are re-implemented here with the plugin's registries and weights-only checkpoints.
+The signatures and the returned dictionaries are RecBole's.
+"""
+
+import logging
+import sys
+from logging import getLogger
+
+from recbole.utils import init_logger, init_seed, set_color
+
+from recbole_meta.config import Config
+from recbole_meta.utils import create_dataset, data_preparation, get_model, get_trainer
+
+
+def count_parameters(model, trainable_only=True):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def build_run(config):
+    """Dataset, loaders, model and trainer for a ``Config``, seeded as RecBole seeds them."""
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    getLogger().info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    getLogger().info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return dataset, (train_data, valid_data, test_data), model, trainer
+
+
+def run_recbole_meta(
+    model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, argv=None
+):
+    """Train and test a model (the plugin's or RecBole's) on a dataset, as ``recbole.quick_start.run_recbole``.
+
+    Args:
+        model (str): model name, e.g. ``"MeLU"`` or ``"BPR"``.
+        dataset (str): dataset name, e.g. ``"ml-100k"`` (RecBole's embedded copy).
+        config_file_list (list of str): yaml config files.
+        config_dict (dict): parameters overriding the files.
+        saved (bool): save the best model and test it (True), or test the last one (False).
+        argv (list of str): command-line overrides (``--key=value``); ``None`` reads ``sys.argv[1:]``.
+
+    Returns:
+        dict: ``model``, ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``,
+        and ``saved_model_file`` (``None`` when ``saved`` is False), ``trainable_parameters``.
+    """
+    config = Config(
+        model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, argv=argv
+    )
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv if argv is None else argv)
+    logger.info(config)
+    _, (train_data, valid_data, test_data), model_obj, trainer = build_run(config)
+
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    return {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+        "saved_model_file": trainer.saved_model_file if saved else None,
+        "trainable_parameters": count_parameters(model_obj),
+    }
+
+
+def objective_function(config_dict=None, config_file_list=None, saved=True):
+    """Objective for RecBole's ``HyperTuning``: one quiet train + test run, RecBole's return keys.
+
+    The command line is not read (``argv=[]``): the tuner's ``config_dict`` is the only override.
+    """
+    config = Config(config_dict=config_dict, config_file_list=config_file_list, argv=[])
+    init_seed(config["seed"], config["reproducibility"])
+    logger = getLogger()
+    for handler in logger.handlers[:]:
+        logger.removeHandler(handler)
+    init_logger(config)
+    logging.basicConfig(level=logging.ERROR)
+    _, (train_data, valid_data, test_data), _, trainer = build_run(config)
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
+    test_result = trainer.evaluate(test_data, load_best_model=saved)
+    return {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
