@@ -1,0 +1,108 @@
+"""Run records: one JSON object a line in ``<out_dir>/<suite>.jsonl``, appended as each run finishes.
+
+A record holds ``suite``, ``run``, ``seed``, ``config_hash``, ``config``, ``quick``, ``status`` (``ok`` or
+``failed``), ``metrics`` (always nested per evaluation state; a flat dict is stored under the state
+:data:`FLAT_STATE`), ``wall_seconds``, ``peak_rss_mb``, ``trainable_parameters``, ``info``, ``error``,
+``finished_at`` and ``environment``. A run is done when an ``ok`` record with the same
+(suite, run, seed, config_hash) exists; failed runs are tried again on the next invocation.
+"""
+
+import json
+import math
+import numbers
+import os
+from collections.abc import Mapping
+
+FLAT_STATE = "all"
+
+
+def normalize_metrics(metrics, where="run"):
+    """``{state: {metric: float}}`` from a flat ``{metric: number}`` or nested ``{state: {metric: number}}``.
+
+    Metric names are kept as given (RecBole's are lower case, e.g. ``ndcg@10``). Non-finite values become
+    ``None`` (JSON has no NaN). Raises ``TypeError`` naming ``where`` and the offending key otherwise.
+    """
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise TypeError(f"{where}: metrics must be a non-empty dict, got {metrics!r}")
+    values = list(metrics.values())
+    if all(isinstance(v, Mapping) for v in values):
+        nested = metrics
+    elif any(isinstance(v, Mapping) for v in values):
+        raise TypeError(f"{where}: metrics mix states (dicts) and values; use one or the other")
+    else:
+        nested = {FLAT_STATE: metrics}
+    out = {}
+    for state, state_metrics in nested.items():
+        out[str(state)] = {}
+        for name, value in state_metrics.items():
+            if hasattr(value, "item") and not isinstance(value, numbers.Number):
+                value = value.item()  # numpy / torch scalars
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(
+                    f"{where}: metric {state}/{name} must be a number, got {type(value).__name__} {value!r}"
+                )
+            value = float(value)
+            out[str(state)][str(name)] = value if math.isfinite(value) else None
+    return out
+
+
+def append_record(path, record):
+    """Append one record as a JSON line and flush it to disk (so an interrupted suite loses nothing)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    line = json.dumps(record, sort_keys=True, allow_nan=False)
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(line + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def read_records(path):
+    """All records of a results file (an empty list if it does not exist).
+
+    A truncated last line (the process was killed while writing) is skipped; a malformed line elsewhere
+    raises ``ValueError`` naming the file and line.
+    """
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as file:
+        lines = file.read().split("\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number >= len(lines) - 1:  # the last non-empty line: an interrupted write
+                continue
+            raise ValueError(f"{path}, line {number}: not a JSON record ({err})") from err
+    return records
+
+
+def record_key(record):
+    return record["suite"], record["run"], int(record["seed"]), record["config_hash"]
+
+
+def done_keys(records):
+    """Keys (suite, run, seed, config_hash) of the successful records."""
+    return {record_key(r) for r in records if r.get("status") == "ok"}
+
+
+def latest_ok(records, suite, wanted):
+    """The latest successful record for each key in ``wanted`` ({(run, seed): config_hash}).
+
+    Records of other seeds are ignored, and so are records of another config (an older definition of a run);
+    the number of the latter is returned too, so that a report can say that stale results exist.
+    """
+    chosen, stale = {}, 0
+    for record in records:
+        if record.get("suite") != suite or record.get("status") != "ok":
+            continue
+        key = (record["run"], int(record["seed"]))
+        if key not in wanted:
+            continue
+        if wanted[key] == record["config_hash"]:
+            chosen[key] = record
+        else:
+            stale += 1
+    return chosen, stale
