@@ -1,1 +1,3 @@
 """The plugin's datasets and loaders. Importing this package registers them."""
+
+from recbole_meta.data import item_cold  # noqa: F401  (item-cold split for general models)

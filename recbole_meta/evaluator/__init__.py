@@ -1,1 +1,3 @@
 """Metrics RecBole lacks. Importing this package registers them into RecBole's evaluator registries."""
+
+from recbole_meta.evaluator import tail_metrics  # noqa: F401  (registers TailRecall, TailNDCG)

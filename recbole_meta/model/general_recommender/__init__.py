@@ -1,0 +1,1 @@
+"""General (interaction-based) recommenders of the plugin, evaluated with RecBole's full-sort pipeline."""
