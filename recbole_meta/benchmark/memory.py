@@ -2,7 +2,7 @@
 
 RSS covers everything the process holds (torch and numpy buffers, pandas, the interpreter). Its peak is read
 from Linux's ``VmHWM`` after resetting it through ``/proc/self/clear_refs`` (value ``5``, Linux >= 4.0), so
-each measured block gets its own peak even in a long-lived process. Where that is not possible the peak is
+each measured block gets its own peak even in a long-lived process; blocks may nest. Where that is not possible the peak is
 sampled by a background thread every few milliseconds with psutil (a short spike may then be missed; the
 result says which method was used).
 
@@ -35,6 +35,20 @@ def _reset_peak():
         return True
     except OSError:
         return False
+
+
+# Blocks being measured, outermost first. Resetting VmHWM for an inner block would lose the outer block's
+# peak, so before every reset (and at every exit) the current VmHWM is folded into the enclosing blocks.
+_ACTIVE = []
+
+
+def _fold_into_active():
+    try:
+        peak = _status_kb("VmHWM") / 1024.0
+    except (OSError, KeyError):
+        return
+    for block in _ACTIVE:
+        block._folded_peak = max(block._folded_peak, peak)
 
 
 def current_rss_mb():
@@ -97,8 +111,11 @@ class PeakMemory:
 
     def __enter__(self):
         self.usage.rss_before_mb = current_rss_mb()
+        self._folded_peak = 0.0
+        _fold_into_active()
         if os.path.exists("/proc/self/status") and _reset_peak():
             self.usage.method = "VmHWM"
+            _ACTIVE.append(self)
         else:
             self.usage.method = "sampled"
             self._sampler = _Sampler(self.interval)
@@ -122,7 +139,9 @@ class PeakMemory:
             self._sampler.stop()
             peak = self._sampler.peak
         else:
-            peak = _status_kb("VmHWM") / 1024.0
+            _fold_into_active()
+            _ACTIVE.remove(self)
+            peak = self._folded_peak
         self.usage.peak_rss_mb = peak
         self.usage.peak_rss_delta_mb = max(0.0, peak - self.usage.rss_before_mb)
         return False

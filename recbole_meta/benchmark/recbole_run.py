@@ -1,6 +1,8 @@
 """A suite run that trains and tests a RecBole or plugin model through :func:`recbole_meta.run_recbole_meta`."""
 
+import glob
 import os
+import re
 from functools import partial
 
 from recbole_meta.benchmark.suite import Run, RunResult
@@ -16,7 +18,8 @@ def recbole_run(name, model, config=None, config_files=None, keep_checkpoint=Fal
     unless ``keep_checkpoint``.
 
     Returns metrics = RecBole's ``test_result`` (flat, e.g. ``ndcg@10``), trainable parameters, and in
-    ``info`` the best validation score and result.
+    ``info`` the best validation score and result, the epochs trained and the best epoch (read from RecBole's
+    log file in the run folder).
     """
     run_config = {"model": model}
     run_config.update(config or {})
@@ -38,6 +41,7 @@ def _train_and_test(ctx, keep_checkpoint=False):
     config["seed"] = ctx.seed
     config.setdefault("reproducibility", True)
     config.setdefault("show_progress", False)
+    config.setdefault("state", "INFO")  # RecBole's log file in the run folder; the epochs are read from it
     config["checkpoint_dir"] = os.path.join(ctx.run_dir, "saved")
     result = run_recbole_meta(
         model=model,
@@ -47,6 +51,7 @@ def _train_and_test(ctx, keep_checkpoint=False):
         saved=True,
         argv=[],
     )
+    epochs_run, best_epoch = _epochs_from_log(ctx.run_dir)
     checkpoint = result["saved_model_file"]
     if checkpoint and not keep_checkpoint and os.path.exists(checkpoint):
         os.remove(checkpoint)
@@ -57,5 +62,27 @@ def _train_and_test(ctx, keep_checkpoint=False):
             "best_valid_score": float(result["best_valid_score"]),
             "best_valid_result": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
             "checkpoint": checkpoint if keep_checkpoint else None,
+            "epochs_run": epochs_run,
+            "best_epoch": best_epoch,
         },
     )
+
+
+def _epochs_from_log(run_dir):
+    """(epochs trained, best epoch) from the RecBole log file of the run (``None`` if not logged)."""
+    logs = sorted(glob.glob(os.path.join(run_dir, "log", "*", "*.log")), key=os.path.getmtime)
+    if not logs:
+        return None, None
+    with open(logs[-1], encoding="utf-8", errors="replace") as file:
+        text = file.read()
+    epochs, best, current = [], None, None
+    for line in text.splitlines():
+        trained = re.search(r"epoch (\d+) training", line)
+        evaluated = re.search(r"epoch (\d+) evaluating", line)
+        if trained:
+            epochs.append(int(trained.group(1)))
+        if evaluated:
+            current = int(evaluated.group(1))
+        if "Saving current" in line and current is not None:
+            best = current  # the checkpoint is written after each new best validation score
+    return (max(epochs) + 1 if epochs else None), best

@@ -49,7 +49,7 @@ def normalize_metrics(metrics, where="run"):
 def append_record(path, record):
     """Append one record as a JSON line and flush it to disk (so an interrupted suite loses nothing)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    line = json.dumps(record, sort_keys=True, allow_nan=False)
+    line = json.dumps(record, allow_nan=False)  # key order kept: metrics stay in the order reported
     with open(path, "a", encoding="utf-8") as file:
         file.write(line + "\n")
         file.flush()

@@ -1,0 +1,129 @@
+"""``python -m recbole_meta.benchmark <suite>``: run a suite (resuming), then write its table, plot and report."""
+
+import argparse
+import os
+import sys
+
+DEFAULT_OUT = "benchmark_results"
+
+
+def default_out_dir(quick):
+    """``benchmark_dir`` of the plugin's ``properties/overall.yaml`` (``quick/`` under it in quick mode)."""
+    import yaml
+
+    from recbole_meta.config import properties_dir
+
+    with open(os.path.join(properties_dir(), "overall.yaml")) as file:
+        out = (yaml.safe_load(file) or {}).get("benchmark_dir") or DEFAULT_OUT
+    return os.path.join(out, "quick") if quick else out
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m recbole_meta.benchmark",
+        description="Run a benchmark suite over seeds (resuming finished runs), then write "
+        "<out>/<suite>.jsonl (records), <suite>.md (tables, paired comparison) and <suite>.png.",
+    )
+    parser.add_argument("suite", nargs="?", help="suite name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the registered suites and exit")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the suite's)")
+    parser.add_argument("--quick", action="store_true", help="CI mode: tiny data, one seed, one epoch")
+    parser.add_argument("--out", default=None, help="output folder (default: benchmark_results[/quick])")
+    parser.add_argument("--runs", nargs="+", default=None, help="only these runs of the suite")
+    parser.add_argument("--report-only", action="store_true", help="run nothing; report from the results")
+    parser.add_argument("--compare", default=None, help="run compared against the best baseline")
+    parser.add_argument(
+        "--update-readme",
+        nargs="?",
+        const="README.md",
+        default=None,
+        metavar="PATH",
+        help="also put the report into PATH (default README.md) between <!-- benchmark:<suite> --> markers",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def regenerate_command(suite, args):
+    if suite.regenerate_command:
+        return suite.regenerate_command
+    parts = ["python -m recbole_meta.benchmark", suite.name]
+    if args.seeds is not None and list(args.seeds) != suite.default_seeds(args.quick):
+        parts.append("--seeds " + " ".join(map(str, args.seeds)))
+    if args.quick:
+        parts.append("--quick")
+    if args.out is not None and os.path.normpath(args.out) != os.path.normpath(default_out_dir(args.quick)):
+        parts.append(f"--out {args.out}")
+    return " ".join(parts)
+
+
+def write_outputs(suite, args, out_dir):
+    """Summarise the results file into ``<suite>.md`` and ``<suite>.png`` (and README); returns the report."""
+    from recbole_meta.benchmark.plots import plot_suite
+    from recbole_meta.benchmark.readme import update_readme
+    from recbole_meta.benchmark.records import read_records
+    from recbole_meta.benchmark.report import render_report, summarize
+    from recbole_meta.benchmark.runner import results_path
+
+    records = read_records(results_path(out_dir, suite.name))
+    summary = summarize(suite, records, seeds=args.seeds, quick=args.quick)
+    png = os.path.join(out_dir, f"{suite.name}.png")
+    if summary.states:
+        (suite.plot_hook or plot_suite)(summary, png)
+    image = png if os.path.exists(png) and summary.states else None
+    command = regenerate_command(suite, args)
+    report = render_report(
+        summary,
+        command,
+        image=os.path.basename(image) if image else None,
+        compare=args.compare,
+    )
+    with open(os.path.join(out_dir, f"{suite.name}.md"), "w", encoding="utf-8") as file:
+        file.write(report)
+    if args.update_readme:
+        readme = os.path.abspath(args.update_readme)
+        relative = os.path.relpath(image, os.path.dirname(readme)).replace(os.sep, "/") if image else None
+        section = render_report(summary, command, image=relative, compare=args.compare, heading="###")
+        changed = update_readme(readme, suite.name, section)
+        print(f"{readme}: {'updated' if changed else 'already up to date'}")
+    return report, summary
+
+
+def main(argv=None):
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from recbole_meta.benchmark.suite import SuiteOptions, build_suite, suite_names
+
+    if args.list:
+        for name in suite_names():
+            print(name)
+        return 0
+    if not args.suite:
+        build_parser().error("a suite name is required (see --list)")
+    out_dir = os.path.abspath(args.out or default_out_dir(args.quick))
+    os.makedirs(out_dir, exist_ok=True)
+    try:
+        suite = build_suite(args.suite, SuiteOptions(quick=args.quick, out_dir=out_dir))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    failed = []
+    run_lines = []
+    if not args.report_only:
+        from recbole_meta.benchmark.runner import run_suite
+
+        summary = run_suite(
+            suite,
+            out_dir,
+            seeds=args.seeds,
+            quick=args.quick,
+            progress=not args.no_progress,
+            runs=args.runs,
+        )
+        failed = summary.failed
+        run_lines = summary.lines()
+    report, _ = write_outputs(suite, args, out_dir)
+    print(report)
+    for line in run_lines:
+        print(line)
+    print(f"report: {os.path.join(out_dir, suite.name + '.md')}")
+    return 1 if failed else 0

@@ -1,0 +1,246 @@
+"""``scale``: time and peak memory of data stages on synthetic data of growing size, and how they grow.
+
+Each run is one size of the synthetic generator (:mod:`recbole_meta.benchmark.synthetic`); each stage is an
+evaluation state of the report (one table per stage, a row per size): ``load`` builds RecBole's ``Dataset``
+from the atomic files (.inter with rating and timestamp, .user and .item with token and token_seq
+features), ``split`` runs RecBole's ``Dataset.build()`` (random 8/1/1 per user). Per stage: wall seconds,
+the increase of peak RSS over the stage's start, and the peak of tracemalloc-traced allocations (a second,
+untimed pass). The report fits the growth exponent ``b`` of ``cost ~ n^b`` by least squares on log-log
+axes (``b = 1``: linear), over all sizes and over the two largest (fixed overheads flatten the small end).
+
+Other modules add stages (cold-start split, episode building, a meta-training epoch) with
+:func:`register_scale_stage`; a stage is ``fn(ctx) -> value`` where ``ctx`` has ``dataset`` (RecBole's),
+``synthetic`` (:class:`SyntheticDataset`), ``config`` (the RecBole ``Config``), ``artifacts`` (what earlier
+stages returned, by stage name) and ``seed``.
+"""
+
+import gc
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from functools import partial
+
+from recbole_meta.benchmark.memory import PeakMemory
+from recbole_meta.benchmark.stats import loglog_slope, mean_std
+from recbole_meta.benchmark.suite import Run, RunResult, Suite, register_suite
+
+SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (2_000, 8_000)
+
+
+@dataclass
+class StageContext:
+    dataset: object
+    synthetic: object
+    config: object
+    seed: int
+    artifacts: dict = field(default_factory=dict)
+
+
+_STAGES = {}
+
+
+def register_scale_stage(name):
+    """Decorator adding a stage ``fn(ctx: StageContext)`` to the ``scale`` suite (run in registration order)."""
+
+    def decorator(fn):
+        _STAGES[name] = fn
+        return fn
+
+    return decorator
+
+
+@register_scale_stage("split")
+def _split(ctx):
+    return ctx.dataset.build()
+
+
+def _recbole_config(synthetic, seed):
+    from recbole_meta.config import Config
+
+    config_dict = synthetic.config_dict()
+    config_dict.update(
+        {
+            "seed": seed,
+            "state": "WARNING",
+            "show_progress": False,
+            "eval_args": {
+                "split": {"RS": [0.8, 0.1, 0.1]},
+                "order": "RO",
+                "group_by": "user",
+                "mode": "full",
+            },
+        }
+    )
+    return Config(model="BPR", dataset=synthetic.name, config_dict=config_dict, argv=[])
+
+
+def _synthetic(data_dir, size, seed):
+    """The synthetic dataset of this size and seed (generated once; its files are reused on resume)."""
+    from recbole_meta.benchmark.synthetic import generate_synthetic
+
+    start = time.perf_counter()
+    synthetic = generate_synthetic(data_dir, size, seed=seed)
+    return synthetic, time.perf_counter() - start
+
+
+def _pipeline(synthetic, config, seed, trace):
+    """Load, then every stage, each in its own :class:`PeakMemory` block; returns {stage: (seconds, usage)}."""
+    from recbole.data.dataset import Dataset
+
+    measured = {}
+    with PeakMemory(trace=trace) as memory:
+        start = time.perf_counter()
+        dataset = Dataset(config)
+        measured["load"] = (time.perf_counter() - start, memory.usage)
+    stage_ctx = StageContext(dataset=dataset, synthetic=synthetic, config=config, seed=seed)
+    for name, stage in _STAGES.items():
+        with PeakMemory(trace=trace) as memory:
+            start = time.perf_counter()
+            stage_ctx.artifacts[name] = stage(stage_ctx)
+            measured[name] = (time.perf_counter() - start, memory.usage)
+    return measured, len(dataset.inter_feat)
+
+
+_warmed_up = []
+
+
+def _warm_up(data_dir):
+    """Run the pipeline once on 1,000 interactions, untimed: imports and first-call costs stay out of the
+    first measured size."""
+    if not _warmed_up:
+        synthetic, _ = _synthetic(data_dir, 1_000, 12345)
+        _pipeline(synthetic, _recbole_config(synthetic, 0), 0, trace=False)
+        _warmed_up.append(True)
+
+
+def measure_size(ctx, size):
+    """One size: generate (not measured), the pipeline timed (with RSS), then again traced (tracemalloc).
+
+    Two passes because tracemalloc slows the traced code down; each pass starts from the atomic files.
+    """
+    _warm_up(os.path.join(ctx.out_dir, "data"))
+    synthetic, generate_seconds = _synthetic(os.path.join(ctx.out_dir, "data"), size, ctx.seed)
+    config = _recbole_config(synthetic, ctx.seed)
+    timed, loaded = _pipeline(synthetic, config, ctx.seed, trace=False)
+    gc.collect()
+    traced, _ = _pipeline(synthetic, config, ctx.seed, trace=True)
+    metrics = {
+        stage: {
+            "seconds": seconds,
+            "peak_rss_delta_mb": usage.peak_rss_delta_mb,
+            "traced_peak_mb": traced[stage][1].traced_peak_mb,
+        }
+        for stage, (seconds, usage) in timed.items()
+    }
+    return RunResult(
+        metrics=metrics,
+        info={
+            "n_users": synthetic.n_users,
+            "n_items": synthetic.n_items,
+            "n_interactions": synthetic.n_interactions,
+            "loaded_interactions": loaded,
+            "generate_seconds": generate_seconds,
+        },
+    )
+
+
+def _run_name(size):
+    return f"n={size:,}".replace(",", "_")
+
+
+def growth_report(summary):
+    """Markdown: growth exponents (log-log slopes) of every stage's cost against the interaction count."""
+    sizes = {}
+    for (run, _), record in summary.records.items():
+        sizes[run] = record["config"]["n_interactions"]
+    runs = [r for r in summary.run_names() if r in sizes]
+    if len(runs) < 2:
+        return "Growth exponents need at least two sizes."
+    lines = [
+        "#### Growth with the number of interactions",
+        "",
+        "Exponent b of cost ~ n^b from a least-squares fit on log-log axes (b = 1 is linear), over all "
+        "sizes and over the two largest; memory is the increase of peak RSS during the stage and the "
+        "tracemalloc peak (Python-level allocations, numpy and pandas included).",
+        "",
+        "| stage | metric | "
+        + " | ".join(f"n = {sizes[r]:,}" for r in runs)
+        + " | b (all) | b (largest two) |",
+        "|" + "---|" * (len(runs) + 4),
+    ]
+    for state in summary.states:
+        for metric in summary.metrics[state]:
+            per_run = summary.values[state][metric]
+            means = [mean_std(per_run.get(r, {}).values())[0] for r in runs]
+            xs = [sizes[r] for r in runs]
+            slope_all = loglog_slope(xs, means)
+            slope_top = loglog_slope(xs[-2:], means[-2:])
+            cells = [f"{m:.3g}" if math.isfinite(m) else "–" for m in means]
+            lines.append(
+                f"| {state} | {metric} | " + " | ".join(cells) + f" | {slope_all:.2f} | {slope_top:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def plot_growth(summary, path):
+    """Log-log cost against size: a panel per stage, seconds on the left axis-panel row, memory below."""
+    from recbole_meta.benchmark.plots import _pyplot
+
+    plt = _pyplot()
+    sizes = {run: record["config"]["n_interactions"] for (run, _), record in summary.records.items()}
+    runs = [r for r in summary.run_names() if r in sizes]
+    rows = (("seconds",), ("peak_rss_delta_mb", "traced_peak_mb"))
+    fig, axes = plt.subplots(
+        len(rows), len(summary.states), figsize=(3.6 * len(summary.states), 6), squeeze=False
+    )
+    for col, state in enumerate(summary.states):
+        for row, metrics in enumerate(rows):
+            ax = axes[row][col]
+            for metric in metrics:
+                per_run = summary.values[state].get(metric, {})
+                stats = [mean_std(per_run.get(r, {}).values()) for r in runs]
+                points = [(sizes[r], m, s) for r, (m, s) in zip(runs, stats) if math.isfinite(m) and m > 0]
+                if points:
+                    xs, ms, ss = zip(*points)
+                    ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=metric)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3, which="both")
+            ax.set_xlabel("interactions", fontsize=8)
+            ax.set_ylabel("seconds" if row == 0 else "MB", fontsize=8)
+            if row == 0:
+                ax.set_title(state, fontsize=9)
+            if ax.has_data():
+                ax.legend(fontsize=7)
+    fig.suptitle(f"{summary.suite.name}: cost against size (log-log, mean ± std over seeds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@register_suite
+def scale(options):
+    from recbole_meta.benchmark.suite import suite_names
+
+    suite_names()  # import every suite module, so that stages registered elsewhere are known
+    sizes = QUICK_SIZES if options.quick else SIZES
+    stages = ["load", *_STAGES]
+    return Suite(
+        name="scale",
+        description=(
+            "Cost of RecBole data stages on the synthetic generator's data (users 4 sqrt(n), items 8 sqrt(n), "
+            "power-law popularity, user and item token / token_seq features): `load` = RecBole `Dataset` "
+            "from the atomic files, `split` = `Dataset.build()` (random 8/1/1 per user). One row per size."
+        ),
+        runs=[
+            Run(_run_name(n), partial(measure_size, size=n), config={"n_interactions": n, "stages": stages})
+            for n in sizes
+        ],
+        seeds=(0,),
+        mark_best=False,
+        report_hook=growth_report,
+        plot_hook=plot_growth,
+    )

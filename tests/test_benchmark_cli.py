@@ -1,0 +1,72 @@
+"""``python -m recbole_meta.benchmark``: --quick end to end (records, table, plot, resume, README), scale."""
+
+from recbole_meta.benchmark.cli import main
+from recbole_meta.benchmark.records import read_records
+from tests.conftest import run_python
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_list_and_unknown_suite(capsys):
+    assert main(["--list"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert {"baselines", "scale"} <= set(listed)
+    assert main(["baselnes", "--report-only", "--out", "x"]) == 2
+    assert "did you mean baselines" in capsys.readouterr().err
+
+
+def test_quick_baselines_end_to_end_resume_and_readme(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["baselines", "--quick", "--out", str(out), "--no-progress"]) == 0
+    stdout = capsys.readouterr().out
+    records = read_records(out / "baselines.jsonl")
+    assert [(r["run"], r["status"]) for r in records] == [("BPR", "ok"), ("NeuMF", "ok"), ("SASRec", "ok")]
+    for record in records:
+        assert set(record["metrics"]["all"]) == {"hit@10", "ndcg@10", "mrr@10"}
+        assert record["trainable_parameters"] > 0 and record["peak_rss_mb"] > 0
+        assert record["info"]["epochs_run"] == 1 and record["config"]["epochs"] == 1
+    table = (out / "baselines.md").read_text()
+    for run in ("BPR", "NeuMF", "SASRec"):
+        assert f"| {run} |" in table
+    assert "Paired comparison: SASRec against the best baseline" in table
+    assert "python -m recbole_meta.benchmark baselines --quick" in table
+    assert (out / "baselines.png").read_bytes()[:8] == PNG_MAGIC
+    assert "3 run(s) executed" in stdout
+
+    # resume: nothing runs again, the results file is unchanged
+    before = (out / "baselines.jsonl").read_text()
+    assert main(["baselines", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert "0 run(s) executed, 3 already done" in capsys.readouterr().out
+    assert (out / "baselines.jsonl").read_text() == before
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- benchmark:baselines -->\n<!-- /benchmark:baselines -->\n")
+    argv = ["baselines", "--quick", "--out", str(out), "--report-only", "--update-readme", str(readme)]
+    assert main(argv) == 0
+    text = readme.read_text()
+    assert "### Benchmark: baselines (quick mode)" in text and "| SASRec |" in text
+    assert "![baselines](out/baselines.png)" in text
+
+
+def test_quick_scale_reports_growth(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["scale", "--quick", "--out", str(out), "--no-progress"]) == 0
+    records = read_records(out / "scale.jsonl")
+    assert [r["info"]["loaded_interactions"] for r in records] == [2_000, 8_000]
+    for record in records:
+        assert set(record["metrics"]) >= {"load", "split"}
+        assert record["metrics"]["load"]["seconds"] > 0 and record["metrics"]["load"]["traced_peak_mb"] > 0
+    # traced memory of loading grows with the data
+    assert (
+        records[1]["metrics"]["load"]["traced_peak_mb"] > 2 * records[0]["metrics"]["load"]["traced_peak_mb"]
+    )
+    report = (out / "scale.md").read_text()
+    assert "Growth with the number of interactions" in report and "b (largest two)" in report
+    assert "**" not in report.split("Growth")[0].split("State `load`")[1]  # sizes are not competitors
+    assert (out / "scale.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_module_entry_point_runs(tmp_path):
+    result = run_python("-m", "recbole_meta.benchmark", "--list")
+    assert result.returncode == 0, result.stderr
+    assert "baselines" in result.stdout.split()

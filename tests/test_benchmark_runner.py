@@ -1,0 +1,163 @@
+"""Benchmark runner: records, resume (by counting calls), seeding, isolation, failures, peak memory."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from recbole_meta.benchmark import PeakMemory, Run, RunResult, Suite
+from recbole_meta.benchmark.records import append_record, normalize_metrics, read_records
+from recbole_meta.benchmark.runner import run_suite
+
+
+def _counting_suite(calls, runs_config=None, prepare=None):
+    def make(name):
+        def fn(ctx):
+            calls.append((name, ctx.seed))
+            return {"warm": {"mae": 0.5 + ctx.seed}, "user_cold": {"mae": 1.0}}
+
+        return fn
+
+    runs_config = runs_config or {"a": {}, "b": {"lr": 0.1}}
+    return Suite(
+        name="counting",
+        runs=[Run(name, make(name), config=config) for name, config in runs_config.items()],
+        seeds=(0, 1),
+        prepare=prepare,
+    )
+
+
+def test_resume_skips_finished_runs_and_reruns_changed_configs(tmp_path):
+    calls = []
+    summary = run_suite(_counting_suite(calls), tmp_path, progress=False)
+    assert sorted(calls) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert len(summary.executed) == 4 and not summary.skipped
+    records = read_records(tmp_path / "counting.jsonl")
+    assert len(records) == 4
+    assert records[0]["metrics"] == {"warm": {"mae": 0.5}, "user_cold": {"mae": 1.0}}
+    for key in ("config", "seed", "wall_seconds", "peak_rss_mb", "trainable_parameters", "environment"):
+        assert key in records[0]
+
+    calls.clear()
+    summary = run_suite(_counting_suite(calls), tmp_path, progress=False)
+    assert calls == [] and len(summary.skipped) == 4
+    assert len(read_records(tmp_path / "counting.jsonl")) == 4
+
+    # a changed config of run b makes b (only) run again; back to the first config: its records are reused;
+    # an extra seed runs only that seed
+    calls.clear()
+    run_suite(_counting_suite(calls, {"a": {}, "b": {"lr": 0.2}}), tmp_path, progress=False)
+    assert sorted(calls) == [("b", 0), ("b", 1)]
+    calls.clear()
+    run_suite(_counting_suite(calls), tmp_path, seeds=[0, 1, 2], progress=False)
+    assert sorted(calls) == [("a", 2), ("b", 2)]
+
+
+def test_prepare_runs_once_per_seed_and_reaches_runs(tmp_path):
+    prepared, seen = [], []
+
+    def prepare(seed, config, quick, out_dir):
+        prepared.append(seed)
+        return {"split_of_seed": seed}
+
+    def fn(ctx):
+        seen.append((ctx.run, ctx.data["split_of_seed"], ctx.seed))
+        return {"x": 1.0}
+
+    suite = Suite("prep", runs=[Run("a", fn), Run("b", fn)], seeds=(3, 4), prepare=prepare)
+    run_suite(suite, tmp_path, progress=False)
+    assert prepared == [3, 4]
+    assert seen == [("a", 3, 3), ("b", 3, 3), ("a", 4, 4), ("b", 4, 4)]
+
+
+def test_each_run_is_seeded_isolated_and_captured(tmp_path):
+    draws = {}
+
+    def fn(ctx):
+        draws[(ctx.run, ctx.seed)] = float(np.random.rand())
+        print(f"hello from {ctx.run}")
+        assert os.getcwd() == ctx.run_dir
+        return RunResult(metrics={"x": 1}, trainable_parameters=7, info={"note": "n"})
+
+    suite = Suite("iso", runs=[Run("a", fn), Run("b", fn)], seeds=(0, 5))
+    cwd = os.getcwd()
+    run_suite(suite, tmp_path, progress=False)
+    assert os.getcwd() == cwd
+    assert draws[("a", 0)] == draws[("b", 0)] != draws[("a", 5)] == draws[("b", 5)]
+    record = read_records(tmp_path / "iso.jsonl")[0]
+    assert record["trainable_parameters"] == 7 and record["info"]["note"] == "n"
+    console = tmp_path / record["run_dir"] / "console.log"
+    assert "hello from a" in console.read_text()
+
+
+def test_failures_are_recorded_and_retried(tmp_path):
+    attempts = []
+
+    def flaky(ctx):
+        attempts.append(ctx.seed)
+        if len(attempts) == 1:
+            raise RuntimeError("boom")
+        return {"x": 2.0}
+
+    def bad_metrics(ctx):
+        return {"x": "not a number"}
+
+    suite = Suite("fail", runs=[Run("flaky", flaky), Run("bad", bad_metrics)], seeds=(0,))
+    summary = run_suite(suite, tmp_path, progress=False)
+    assert [f[0] for f in summary.failed] == ["flaky", "bad"]
+    records = read_records(tmp_path / "fail.jsonl")
+    assert records[0]["status"] == "failed" and "RuntimeError: boom" in records[0]["error"]
+    assert "metric all/x must be a number" in records[1]["error"]
+    summary = run_suite(suite, tmp_path, progress=False)
+    assert summary.executed == [("flaky", 0)] and attempts == [0, 0]
+
+
+def test_truncated_last_line_is_ignored(tmp_path):
+    path = tmp_path / "r.jsonl"
+    append_record(path, {"suite": "s", "run": "a", "seed": 0, "config_hash": "h", "status": "ok"})
+    with open(path, "a") as file:
+        file.write('{"suite": "s", "run": "b", "se')  # killed mid-write
+    assert [r["run"] for r in read_records(path)] == ["a"]
+    with open(path, "a") as file:
+        file.write('\n{"suite": "s"}\n')
+    with pytest.raises(ValueError, match="line 2"):
+        read_records(path)
+
+
+def test_normalize_metrics():
+    assert normalize_metrics({"mae": np.float64(0.5)}) == {"all": {"mae": 0.5}}
+    assert normalize_metrics({"warm": {"mae": float("nan")}}) == {"warm": {"mae": None}}
+    with pytest.raises(TypeError, match="mix"):
+        normalize_metrics({"warm": {"mae": 1.0}, "mae": 1.0})
+
+
+def test_suite_definition_errors():
+    fn = lambda ctx: {"x": 1}  # noqa: E731
+    with pytest.raises(ValueError, match="unique"):
+        Suite("s", runs=[Run("a", fn), Run("a", fn)])
+    with pytest.raises(ValueError, match="compare='c'"):
+        Suite("s", runs=[Run("a", fn)], compare="c")
+
+
+def test_peak_memory_sees_a_large_allocation_and_nests():
+    with PeakMemory() as outer:
+        with PeakMemory() as inner:
+            block = np.ones(40_000_000)  # 320 MB, touched
+            del block
+        with PeakMemory() as after:
+            small = np.ones(1000)
+            del small
+    assert inner.usage.peak_rss_delta_mb > 250
+    assert after.usage.peak_rss_delta_mb < 100
+    assert outer.usage.peak_rss_delta_mb > 250  # the inner block's reset did not hide the outer peak
+    with PeakMemory(trace=True) as traced:
+        data = np.ones(2_000_000)
+        del data
+    assert 14 < traced.usage.traced_peak_mb < 20  # 16 MB of float64
+
+
+def test_records_are_json_lines(tmp_path):
+    run_suite(Suite("j", runs=[Run("a", lambda ctx: {"x": 1.0})], seeds=(0,)), tmp_path, progress=False)
+    lines = (tmp_path / "j.jsonl").read_text().strip().split("\n")
+    assert len(lines) == 1 and json.loads(lines[0])["status"] == "ok"
