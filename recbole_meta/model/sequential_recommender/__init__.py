@@ -1,0 +1,1 @@
+"""Sequential recommenders of the plugin: PeterRec (pre-trained NextItNet + model patches)."""

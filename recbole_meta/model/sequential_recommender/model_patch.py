@@ -1,0 +1,197 @@
+r"""Model patches and the fine-tuning modes of PeterRec.
+
+Reference:
+    Fajie Yuan, Xiangnan He, Alexandros Karatzoglou, Liguang Zhang. "Parameter-Efficient Transfer from Sequential
+    Behaviors for User Modeling and Recommendation." SIGIR 2020 (arXiv:2001.04253), Sec. 3 "model patch".
+
+A model patch (MP) is a small bottleneck network with its own identity connection,
+
+.. math::
+    \mathrm{MP}(\mathbf{x}) = \mathbf{x} + \mathbf{W}_{up}\,\mathrm{GELU}(\mathbf{W}_{down}\mathbf{x} + \mathbf{b}_{down})
+    + \mathbf{b}_{up},
+
+where :math:`\mathbf{W}_{down}` projects the :math:`d` channels to :math:`d_h = \lceil r d \rceil` (``r``:
+``patch_hidden_ratio``, 1/4 by default) and :math:`\mathbf{W}_{up}` back to :math:`d`. The paper writes both
+projections as 1x1 convolutions; a 1x1 convolution over the channel axis of a ``[batch, length, d]`` tensor is a
+``Linear`` layer applied at every position, which is what is used here.
+
+:math:`\mathbf{W}_{up}` starts at :math:`\mathcal{N}(0, \sigma^2)` with a tiny :math:`\sigma`
+(``patch_init_std``; 0 gives an exact identity), so an untrained patch leaves the pre-trained network's function
+(near) unchanged and fine-tuning starts from the pre-trained solution.
+
+Insertion into a NextItNet residual block (two dilated convolutions, each followed by LayerNorm and ReLU):
+
+* ``serial``: a patch after each dilated convolution, ``conv -> MP -> LN -> ReLU``;
+* ``parallel``: beside each dilated convolution, ``LN(conv(x) + F(x))`` with ``F`` the bottleneck branch of the
+  patch. The authors' code adds the whole patch there, ``conv(x) + x + F(x)``, which changes the pre-trained
+  function before any training; adding only ``F`` keeps an untrained patch a no-op, like the other insertions;
+* ``single``: one patch per block, after the second dilated convolution.
+
+The insertion that the paper reports as failing (a patch on the block's residual path) is not provided.
+"""
+
+import hashlib
+import math
+
+from torch import nn
+from torch.nn import functional as F
+
+INSERTIONS = ("serial", "parallel", "single")
+
+FINETUNE_MODES = {
+    "peterrec": "model patches + the LayerNorms of the residual blocks + the task head; the rest is frozen",
+    "peter_zero": "as peterrec, on a randomly initialised (not pre-trained) backbone",
+    "fine_all": "every backbone parameter + the task head",
+    "fine_cls": "the task head only; the whole backbone is frozen",
+    "fine_last1": "the last residual block + the backbone's final linear layer + the task head",
+    "fine_last2": "the last two residual blocks + the backbone's final linear layer + the task head",
+    "scratch": "every parameter of a randomly initialised backbone + the task head (no pre-training)",
+}
+# Modes that start from pre-trained weights (the others start from a random backbone).
+PRETRAINED_MODES = ("peterrec", "fine_all", "fine_cls", "fine_last1", "fine_last2")
+# Modes that insert model patches.
+PATCHED_MODES = ("peterrec", "peter_zero")
+
+
+class ModelPatch(nn.Module):
+    """A bottleneck residual adapter: ``x + up(GELU(down(x)))`` over the channel axis.
+
+    Args:
+        channels (int): ``d``, the channels of the tensor being patched.
+        hidden_size (int): ``d_h``, the bottleneck width.
+        init_std (float): standard deviation of the up-projection at initialisation (0: exact identity).
+    """
+
+    def __init__(self, channels, hidden_size, init_std=1e-3):
+        super().__init__()
+        if hidden_size < 1:
+            raise ValueError(f"model patch: hidden size must be >= 1, got {hidden_size}")
+        self.down = nn.Linear(channels, hidden_size)
+        self.up = nn.Linear(hidden_size, channels)
+        nn.init.normal_(self.down.weight, std=0.02)
+        nn.init.zeros_(self.down.bias)
+        if init_std > 0:
+            nn.init.normal_(self.up.weight, std=init_std)
+        else:
+            nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def branch(self, x):
+        """The bottleneck branch ``F(x)`` alone (used beside a convolution in the ``parallel`` insertion)."""
+        return self.up(F.gelu(self.down(x)))
+
+    def forward(self, x):
+        return x + self.branch(x)
+
+
+def patch_hidden_size(channels, ratio):
+    """``ceil(ratio * channels)``: the bottleneck width for ``patch_hidden_ratio``."""
+    if not 0 < ratio <= 1:
+        raise ValueError(f"patch_hidden_ratio must be in (0, 1], got {ratio}")
+    return max(1, math.ceil(ratio * channels))
+
+
+def insert_patches(blocks, insertion, hidden_size, init_std):
+    """Add model patches to every residual block in ``blocks`` (see the module docstring).
+
+    The blocks must be :class:`~recbole_meta.model.sequential_recommender.nextitnet_backbone.PatchableResidualBlock`.
+    Returns the list of patches added.
+    """
+    if insertion not in INSERTIONS:
+        raise ValueError(f"patch_insertion must be one of {', '.join(INSERTIONS)}, got {insertion!r}")
+    added = []
+    for block in blocks:
+        channels = block.conv1.out_channels
+        block.insertion = insertion
+        if insertion in ("serial", "parallel"):
+            block.patch1 = ModelPatch(channels, hidden_size, init_std)
+            added.append(block.patch1)
+        block.patch2 = ModelPatch(channels, hidden_size, init_std)
+        added.append(block.patch2)
+    return added
+
+
+def set_trainable(backbone, head, mode):
+    """Freeze / unfreeze parameters for a fine-tuning ``mode`` (see :data:`FINETUNE_MODES`).
+
+    ``backbone`` is a :class:`NextItNetBackbone` (patches, if any, are already inserted); ``head`` the task head.
+    """
+    if mode not in FINETUNE_MODES:
+        raise ValueError(f"finetune_mode must be one of {', '.join(FINETUNE_MODES)}, got {mode!r}")
+    for parameter in backbone.parameters():
+        parameter.requires_grad = mode in ("fine_all", "scratch")
+    for parameter in head.parameters():
+        parameter.requires_grad = True
+    blocks = list(backbone.residual_blocks)
+    if mode in PATCHED_MODES:
+        for block in blocks:
+            for module in (block.patch1, block.patch2, block.ln1, block.ln2):
+                if module is not None:
+                    for parameter in module.parameters():
+                        parameter.requires_grad = True
+    elif mode in ("fine_last1", "fine_last2"):
+        last = 1 if mode == "fine_last1" else 2
+        for module in blocks[-last:] + [backbone.final_layer]:
+            for parameter in module.parameters():
+                parameter.requires_grad = True
+
+
+def patch_parameters(backbone):
+    """The parameters of every model patch in ``backbone``."""
+    return [p for block in backbone.residual_blocks for patch in block.patches() for p in patch.parameters()]
+
+
+def count(parameters):
+    return sum(p.numel() for p in parameters)
+
+
+def parameter_report(backbone, head, mode):
+    """Counts for the parameter report printed with every run.
+
+    Returns a dict: ``total``, ``trainable``, ``fine_all_trainable`` (backbone without patches + head, what
+    FineAll trains), ``trainable_vs_fine_all``, ``backbone`` (without patches), ``patches`` and
+    ``patches_vs_backbone``.
+    """
+    patches = count(patch_parameters(backbone))
+    backbone_total = count(backbone.parameters()) - patches
+    head_total = count(head.parameters()) if head is not None else 0
+    trainable = count(p for p in backbone.parameters() if p.requires_grad)
+    trainable += count(p for p in head.parameters() if p.requires_grad) if head is not None else 0
+    fine_all = backbone_total + head_total
+    return {
+        "mode": mode,
+        "total": backbone_total + patches + head_total,
+        "trainable": trainable,
+        "fine_all_trainable": fine_all,
+        "trainable_vs_fine_all": trainable / fine_all if fine_all else float("nan"),
+        "backbone": backbone_total,
+        "patches": patches,
+        "patches_vs_backbone": patches / backbone_total if backbone_total else float("nan"),
+        "head": head_total,
+    }
+
+
+def format_parameter_report(report):
+    text = (
+        f"PeterRec parameters [{report['mode']}]: total {report['total']:,} | trainable {report['trainable']:,}"
+        f" | trainable / FineAll trainable {100 * report['trainable_vs_fine_all']:.2f}%"
+        f" (FineAll {report['fine_all_trainable']:,}) | backbone {report['backbone']:,}"
+        f" | head {report['head']:,}"
+    )
+    if report["patches"]:
+        text += (
+            f" | patches {report['patches']:,} = {100 * report['patches_vs_backbone']:.2f}% of the backbone"
+        )
+    return text
+
+
+def state_digest(state_dict):
+    """A SHA-256 over the names, shapes, dtypes and bytes of a state dict (identifies a backbone)."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
