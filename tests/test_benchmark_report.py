@@ -124,9 +124,9 @@ def test_comparison_section_picks_best_baseline_by_primary_metric():
 
 
 def test_readme_markers(tmp_path):
-    text = "intro\n<!-- benchmark:toy -->\nold\n<!-- /benchmark:toy -->\noutro\n"
+    text = "quoted `<!-- benchmark:toy -->`\n<!-- benchmark:toy -->\nold\n<!-- /benchmark:toy -->\noutro\n"
     assert replace_between_markers(text, "toy", "new table") == (
-        "intro\n<!-- benchmark:toy -->\nnew table\n<!-- /benchmark:toy -->\noutro\n"
+        "quoted `<!-- benchmark:toy -->`\n<!-- benchmark:toy -->\nnew table\n<!-- /benchmark:toy -->\noutro\n"
     )
     with pytest.raises(ValueError, match="<!-- benchmark:other -->"):
         replace_between_markers(text, "other", "x")

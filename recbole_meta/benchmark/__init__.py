@@ -58,6 +58,11 @@ Contract of a run callable ``fn(ctx) -> dict | RunResult``:
 * raise on failure: the runner records the traceback (status ``failed``) and goes on; failed runs are
   retried on the next invocation, finished ones are skipped (same suite, run, seed and config hash).
 
+Other ``Suite`` fields: ``baselines`` (runs eligible as best baseline), ``smaller_is_better``, ``info_columns``
+(``RunResult.info`` keys shown as table columns), ``mark_best`` (False where rows are not competitors),
+``report_hook(summary) -> markdown`` and ``plot_hook(summary, path)`` (the ``scale`` suite uses both), and
+``regenerate_command``. See :class:`Suite`.
+
 The runner records per run: config, config hash, seed, metrics, wall time, peak RSS (and its increase over
 the run), trainable parameters, ``info``, environment (versions, CPU, threads, git commit). Outputs in
 ``--out`` (default ``benchmark_results``, quick mode ``benchmark_results/quick``): ``<suite>.jsonl``,

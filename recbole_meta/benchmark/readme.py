@@ -17,7 +17,8 @@ def replace_between_markers(text, name, content):
     Raises ``ValueError`` naming the markers to add when they are missing or appear more than once.
     """
     start, end = markers(name)
-    pattern = re.compile(re.escape(start) + r"\n.*?" + re.escape(end), re.S)
+    # markers count only on lines of their own (prose may quote them)
+    pattern = re.compile(r"^" + re.escape(start) + r"[ \t]*\n.*?^" + re.escape(end) + r"[ \t]*$", re.S | re.M)
     found = pattern.findall(text)
     if len(found) != 1:
         problem = "are missing" if not found else f"appear {len(found)} times"

@@ -128,7 +128,8 @@ def _resources(summary, run):
 def state_table(summary, state):
     """Markdown table of one state: a row per run, mean ± std per metric (best in bold), resources."""
     metrics = summary.metrics[state]
-    header = ["run", *metrics, "seeds", "trainable params", "wall time (s)", "peak RSS (MB)"]
+    info_columns = list(summary.suite.info_columns)
+    header = ["run", *metrics, "seeds", *info_columns, "trainable params", "wall time (s)", "peak RSS (MB)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best = {
         m: best_runs(summary.values[state][m], summary.smaller(m)) if summary.suite.mark_best else set()
@@ -151,6 +152,15 @@ def state_table(summary, state):
         if not seeds_seen:
             continue
         cells.append(str(len(seeds_seen)))
+        for key in info_columns:
+            per_seed = [
+                (record.get("info") or {}).get(key)
+                for (name, seed), record in sorted(summary.records.items())
+                if name == run
+            ]
+            cells.append(
+                "/".join("–" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in per_seed)
+            )
         cells.extend(_resources(summary, run))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -240,11 +250,12 @@ def _environment_line(summary):
 
 def _config_lines(summary):
     suite = summary.suite
-    shared = suite.config if not summary.quick else {**suite.config, **suite.quick_config}
-    lines = [f"- shared config: `{_compact(shared)}`"]
+    lines = [f"- every run: `{_compact(suite.config)}`"]
     for run in suite.runs:
         if run.config:
             lines.append(f"- {run.name}: `{_compact(run.config)}`")
+    if summary.quick and suite.quick_config:
+        lines.append(f"- quick mode, on top of the above: `{_compact(suite.quick_config)}`")
     return lines
 
 
@@ -273,9 +284,10 @@ def render_report(summary, command, image=None, compare=None, heading="##"):
         lines += [suite.description.strip(), ""]
     lines += [
         f"Generated from the results file by the harness; regenerate with `{command}`.",
-        f"Seeds: {', '.join(map(str, summary.seeds))}; cells are mean ± sample std over seeds, best mean per "
-        "column in bold; peak RSS is the process's peak during the run (its increase over the start of the "
-        "run in parentheses).",
+        f"Seeds: {', '.join(map(str, summary.seeds))}; cells are mean ± sample std over seeds"
+        + ("; the best mean of each metric column in bold" if suite.mark_best else "")
+        + "; wall time is the whole run (training and evaluation); peak RSS is the process's peak during the "
+        "run, and in parentheses its increase over the process's size when the run started.",
     ]
     env = _environment_line(summary)
     if env:

@@ -112,6 +112,8 @@ class Suite:
         primary_metric (str): metric that picks the best baseline (default: the first metric reported).
         smaller_is_better (sequence of str): metric names (lower-cased, without ``@k``) where lower is better,
             in addition to RecBole's own (mae, rmse, logloss, ...) and names ending in ``seconds``/``_mb``.
+        info_columns (sequence of str): keys of ``RunResult.info`` shown as table columns, one value per
+            seed (e.g. ``("epochs_run", "best_epoch")``).
         mark_best (bool): mark the best mean of each column in bold (False where rows are not competitors,
             e.g. sizes of a scaling study).
         report_hook (callable): ``report_hook(summary) -> str``: extra markdown appended to the report.
@@ -132,6 +134,7 @@ class Suite:
     baselines: Sequence[str] | None = None
     primary_metric: str | None = None
     smaller_is_better: Sequence[str] = ()
+    info_columns: Sequence[str] = ()
     mark_best: bool = True
     report_hook: Callable | None = None
     plot_hook: Callable | None = None

@@ -86,5 +86,6 @@ def baselines(options):
         runs=[recbole_run(name, name, config=overrides) for name, overrides in RUN_OVERRIDES.items()],
         seeds=(0, 1, 2),
         compare="SASRec",
+        info_columns=("epochs_run", "best_epoch"),
         primary_metric="ndcg@10",
     )

@@ -189,6 +189,8 @@ def plot_growth(summary, path):
     from recbole_meta.benchmark.plots import _pyplot
 
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     sizes = {run: record["config"]["n_interactions"] for (run, _), record in summary.records.items()}
     runs = [r for r in summary.run_names() if r in sizes]
     rows = (("seconds",), ("peak_rss_delta_mb", "traced_peak_mb"))
@@ -205,8 +207,11 @@ def plot_growth(summary, path):
                 if points:
                     xs, ms, ss = zip(*points)
                     ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=metric)
+                    if metric == metrics[0] and len(xs) > 1:  # linear growth through the largest size
+                        ax.plot(xs, [ms[-1] * x / xs[-1] for x in xs], "k:", linewidth=1, label="linear")
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.grid(alpha=0.3, which="both")
             ax.set_xlabel("interactions", fontsize=8)
             ax.set_ylabel("seconds" if row == 0 else "MB", fontsize=8)
