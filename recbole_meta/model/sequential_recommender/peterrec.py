@@ -296,3 +296,8 @@ class PeterRec(SequentialRecommender):
         if set(checkpoint["state"]) != trained:
             raise ValueError(f"{path} does not hold exactly the parameters that mode {self.mode} trains")
         self.load_state_dict(checkpoint["state"], strict=False)
+
+
+# Registers PeterRec's trainer with the model. It is not imported from recbole_meta/trainer/__init__.py because that
+# package is imported while recbole_meta.utils initialises (for the checkpoint mixin), before the registry exists.
+from recbole_meta.trainer import peterrec_trainer  # noqa: E402,F401
