@@ -3,4 +3,3 @@
 from recbole_meta.trainer.safe_checkpoint import SafeCheckpointMixin, with_safe_checkpoints
 
 __all__ = ["SafeCheckpointMixin", "with_safe_checkpoints"]
-from recbole_meta.trainer import peterrec_trainer  # noqa: F401,E402  (registers PeterRecTrainer)
