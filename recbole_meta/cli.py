@@ -27,11 +27,30 @@ def build_parser():
     parser.add_argument("--model", "-m", type=str, default=None, help="model name, e.g. MeLU or BPR")
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name (default ml-100k)")
     parser.add_argument("--config_files", type=str, default=None, help="space-separated yaml config files")
+    parser.add_argument(
+        "--evidence_candidates",
+        type=int,
+        default=0,
+        metavar="K",
+        help="after training an episodic model (MeLU), print its K evidence candidates (MeLU, Section 3.3)",
+    )
     return parser
 
 
 def _as_float(value):
     return float(value)
+
+
+def format_result(test_result):
+    """One line for a flat result; a table (one row per state) for an episodic model's {state: metrics}."""
+    if not test_result or not all(isinstance(v, dict) for v in test_result.values()):
+        return "test result: " + ", ".join(f"{k}={_as_float(v):.4f}" for k, v in test_result.items())
+    metrics = list(next(iter(test_result.values())))
+    width = max(len(m) for m in metrics + ["state"]) + 2
+    lines = ["test result:", f"{'state':<16}" + "".join(f"{m:>{width}}" for m in metrics)]
+    for state, values in test_result.items():
+        lines.append(f"{state:<16}" + "".join(f"{_as_float(values[m]):>{width}.4f}" for m in metrics))
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -46,6 +65,13 @@ def main(argv=None):
 
     from recbole_meta import run_recbole_meta
 
+    if args.evidence_candidates:
+        from recbole_meta.model.meta_recommender import MetaRecommender
+        from recbole_meta.utils import get_model
+
+        if args.evidence_candidates < 0 or not issubclass(get_model(args.model), MetaRecommender):
+            parser.error("--evidence_candidates K needs K > 0 and an episodic model such as MeLU")
+
     config_files = args.config_files.strip().split(" ") if args.config_files else None
     try:
         result = run_recbole_meta(
@@ -55,6 +81,19 @@ def main(argv=None):
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"run_recbole_meta.py: error: {message}", file=sys.stderr)
         return 2
-    test_result = result["test_result"] or {}
-    print("test result: " + ", ".join(f"{k}={_as_float(v):.4f}" for k, v in test_result.items()))
+    print(format_result(result["test_result"] or {}))
+    if args.evidence_candidates:
+        from recbole_meta.config import Config
+        from recbole_meta.evidence import evidence_candidates_for_run, format_candidates
+
+        config = Config(model=args.model, dataset=args.dataset, config_file_list=config_files, argv=rest)
+        try:
+            candidates = evidence_candidates_for_run(
+                config, result["saved_model_file"], k=args.evidence_candidates
+            )
+        except (ValueError, AttributeError) as err:
+            print(f"run_recbole_meta.py: error: evidence candidates: {err}", file=sys.stderr)
+            return 2
+        print(f"evidence candidates (top {args.evidence_candidates}):")
+        print(format_candidates(candidates))
     return 0

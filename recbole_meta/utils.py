@@ -26,8 +26,6 @@ from recbole.data import data_preparation as recbole_data_preparation
 from recbole.evaluator import register as recbole_metric_register
 from recbole.utils import ModelType
 
-from recbole_meta.trainer.safe_checkpoint import with_safe_checkpoints
-
 # Modules whose import runs the plugin's @register_* decorators. Imported lazily on first look-up, so that
 # importing recbole_meta stays cheap and free of import cycles.
 PLUGIN_MODULES = ("recbole_meta.model", "recbole_meta.trainer", "recbole_meta.data", "recbole_meta.evaluator")
@@ -164,6 +162,10 @@ def get_trainer(model_type, model_name):
     else:
         recbole_type = model_type if isinstance(model_type, ModelType) else ModelType.GENERAL
         trainer = recbole_utils.get_trainer(recbole_type, model_name)
+    # Imported here: importing the trainer package at module level would import the plugin's trainers, which
+    # import this module (a cycle).
+    from recbole_meta.trainer.safe_checkpoint import with_safe_checkpoints
+
     return with_safe_checkpoints(trainer)
 
 

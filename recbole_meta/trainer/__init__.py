@@ -1,5 +1,6 @@
 """The plugin's trainers. Importing this package registers them (see :func:`recbole_meta.utils.register_trainer`)."""
 
+from recbole_meta.trainer.meta_trainer import MetaTrainer
 from recbole_meta.trainer.safe_checkpoint import SafeCheckpointMixin, with_safe_checkpoints
 
-__all__ = ["SafeCheckpointMixin", "with_safe_checkpoints"]
+__all__ = ["MetaTrainer", "SafeCheckpointMixin", "with_safe_checkpoints"]

@@ -1,0 +1,416 @@
+"""The cold-start split: existing / validation / new users, existing / new items, and the four test states.
+
+The protocol is MeLU's (Lee et al., KDD 2019, Section 5.1: "existing" and "new" users and items, four
+recommendation scenarios), written so that nothing a test task asks about was ever trained on:
+
+* users are kept when they have ``min_user_inter`` .. ``max_user_inter`` ratings (MeLU: 13 .. 100) and are split,
+  seeded, into *existing* (meta-training), *validation* and *new* users (``valid_user_ratio``,
+  ``new_user_ratio``);
+* items are split into *existing* and *new* by ``new_item_rule``: a numeric threshold on an item field
+  (``{field: release_year, min: 1997}``; non-numeric or missing values go to the side named by ``non_numeric``
+  and are reported), the first-interaction time quantile (``{time_quantile: 0.8}``), or a random fraction
+  (``{fraction: 0.2}``);
+* meta-training sees only existing users x existing items, minus each existing user's *warm query*: ``query_size``
+  of their existing-item ratings held out before training;
+* each test user has one support set, their known existing-item ratings (for existing users: the training
+  ratings; for new users: their existing-item ratings minus the user-cold query). The states differ by the query:
+
+  ==================  =============  ============================================================
+  state               users          query (``query_size`` ratings, never trained on)
+  ==================  =============  ============================================================
+  ``warm``            existing       held-out ratings on existing items
+  ``user_cold``       new            ratings on existing items
+  ``item_cold``       existing       ratings on new items
+  ``user_item_cold``  new            ratings on new items
+  ==================  =============  ============================================================
+
+  Validation users form ``user_cold``-like tasks used for early stopping.
+
+Users that cannot form a task of a state (too few ratings of the kind it needs) are skipped for that state and
+counted in :attr:`ColdStartSplit.report`, which is logged; nothing is dropped silently.
+"""
+
+import math
+from collections import OrderedDict
+from logging import getLogger
+
+import numpy as np
+from recbole.utils import FeatureType
+
+STATES = ("warm", "user_cold", "item_cold", "user_item_cold")
+VALID_STATE = "valid"
+
+# user groups (values of ColdStartSplit.user_group)
+ABSENT, EXISTING, VALIDATION, NEW = 0, 1, 2, 3
+_GROUP_NAMES = {EXISTING: "existing", VALIDATION: "validation", NEW: "new"}
+
+_NON_NUMERIC_SIDES = ("existing", "new", "drop")
+
+
+class Task:
+    """One user's episode: row indices (into the split's arrays) of the support and the query ratings."""
+
+    __slots__ = ("user", "support", "query")
+
+    def __init__(self, user, support, query):
+        self.user = int(user)
+        self.support = np.asarray(support, dtype=np.int64)
+        self.query = np.asarray(query, dtype=np.int64)
+
+    def __repr__(self):
+        return f"Task(user={self.user}, support={len(self.support)}, query={len(self.query)})"
+
+
+def _rng(seed, stream):
+    """Independent, seeded random streams, so that changing the item rule does not reshuffle the users."""
+    return np.random.default_rng([int(seed), stream])
+
+
+class ColdStartSplit:
+    """Build the cold-start split of a :class:`~recbole_meta.data.cold_start_dataset.ColdStartDataset`.
+
+    Attributes:
+        users, items, ratings (np.ndarray): the kept interactions (remapped ids, raw ratings), one row each.
+        user_group (np.ndarray): per user id, ``ABSENT`` / ``EXISTING`` / ``VALIDATION`` / ``NEW``.
+        item_is_new (np.ndarray of bool): per item id.
+        train_rows (dict): existing user -> row indices of their training ratings.
+        tasks (dict): state (``warm``, ``user_cold``, ``item_cold``, ``user_item_cold``, ``valid``) -> list of
+            :class:`Task`.
+        report (OrderedDict): counts of everything kept, moved or skipped (logged on construction).
+    """
+
+    def __init__(self, dataset, config):
+        self.dataset = dataset
+        self.logger = getLogger()
+        self.seed = int(config["seed"])
+        self.query_size = _positive_int(config, "query_size")
+        self.min_support = _positive_int(config, "min_support_size")
+        self.min_user_inter = _positive_int(config, "min_user_inter")
+        self.max_user_inter = config["max_user_inter"]
+        self.report = OrderedDict()
+
+        self._load_interactions(config)
+        self._filter_users()
+        self._split_users(config)
+        self._split_items(config["new_item_rule"], config)
+        self._build_tasks()
+        self._check_states(config["eval_states"])
+        self.logger.info(self.report_table())
+
+    # ------------------------------------------------------------------------------------------ interactions
+    def _load_interactions(self, config):
+        ds = self.dataset
+        inter = ds.inter_feat
+        self.n_users, self.n_items = ds.user_num, ds.item_num
+        users = inter[ds.uid_field].numpy().astype(np.int64)
+        items = inter[ds.iid_field].numpy().astype(np.int64)
+        ratings = inter[config["RATING_FIELD"]].numpy().astype(np.float64)
+        time_field = ds.time_field if ds.time_field in inter.columns else None
+        times = (
+            inter[time_field].numpy().astype(np.float64) if time_field else np.arange(len(users), dtype=float)
+        )
+        self.has_time = time_field is not None
+        self.report["interactions loaded"] = len(users)
+
+        if not np.all(np.isfinite(ratings)):
+            raise ValueError(f"{int((~np.isfinite(ratings)).sum())} rating(s) are NaN or infinite")
+        rating_range = config["rating_range"]
+        if rating_range is not None:
+            if not (isinstance(rating_range, (list, tuple)) and len(rating_range) == 2):
+                raise ValueError(f"rating_range must be [low, high] or ~ (not checked), got {rating_range!r}")
+            low, high = float(rating_range[0]), float(rating_range[1])
+            bad = (ratings < low) | (ratings > high)
+            if bad.any():
+                rows = np.flatnonzero(bad)[:5]
+                examples = ", ".join(
+                    f"user {ds.id2token(ds.uid_field, users[r])} item {ds.id2token(ds.iid_field, items[r])}: "
+                    f"{ratings[r]:g}"
+                    for r in rows
+                )
+                raise ValueError(
+                    f"{int(bad.sum())} rating(s) outside rating_range [{low:g}, {high:g}] in "
+                    f"{ds.dataset_name}.inter ({examples}); fix the data or set rating_range"
+                )
+        self.rating_min = float(ratings.min()) if len(ratings) else 0.0
+        self.rating_max = float(ratings.max()) if len(ratings) else 0.0
+        if rating_range is not None:
+            self.rating_min, self.rating_max = float(rating_range[0]), float(rating_range[1])
+
+        # An item's first interaction time over all of the data (for the time-quantile item rule).
+        self.item_first_time = np.full(self.n_items, np.inf)
+        np.minimum.at(self.item_first_time, items, times)
+
+        # A (user, item) pair rated twice would let one copy be trained on while the other is a test query.
+        order = np.lexsort((times, items, users))
+        users, items, ratings, times = users[order], items[order], ratings[order], times[order]
+        last = np.ones(len(users), dtype=bool)
+        last[:-1] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
+        self.report["duplicate (user, item) ratings dropped (latest kept)"] = int((~last).sum())
+        if (~last).any():
+            self.logger.warning(
+                f"{int((~last).sum())} duplicate (user, item) ratings dropped; the latest of each pair is kept"
+            )
+        self.users, self.items, self.ratings, self.times = (
+            users[last],
+            items[last],
+            ratings[last],
+            times[last],
+        )
+
+    def _filter_users(self):
+        counts = np.bincount(self.users, minlength=self.n_users)
+        low, high = self.min_user_inter, self.max_user_inter
+        keep_user = counts >= low
+        if high is not None:
+            keep_user &= counts <= int(high)
+        rated = counts > 0
+        self.report["users with ratings"] = int(rated.sum())
+        self.report[f"users removed: fewer than {low} ratings"] = int((rated & (counts < low)).sum())
+        if high is not None:
+            self.report[f"users removed: more than {high} ratings"] = int((counts > int(high)).sum())
+        keep = keep_user[self.users]
+        self.users, self.items = self.users[keep], self.items[keep]
+        self.ratings, self.times = self.ratings[keep], self.times[keep]
+        self.kept_users = np.flatnonzero(keep_user)
+        self.report["users kept"] = len(self.kept_users)
+        self.report["interactions kept"] = len(self.users)
+
+    # ----------------------------------------------------------------------------------------------- users
+    def _split_users(self, config):
+        new_ratio = _ratio(config, "new_user_ratio")
+        valid_ratio = _ratio(config, "valid_user_ratio")
+        n = len(self.kept_users)
+        n_new, n_valid = int(round(n * new_ratio)), int(round(n * valid_ratio))
+        n_existing = n - n_new - n_valid
+        if n_new < 1 or n_valid < 1 or n_existing < 1:
+            raise ValueError(
+                f"too few users for the cold-start split: {n} user(s) have {self.min_user_inter}.."
+                f"{self.max_user_inter} ratings; new_user_ratio={new_ratio} and valid_user_ratio={valid_ratio} "
+                f"give {n_existing} existing, {n_valid} validation and {n_new} new users (each needs >= 1)"
+            )
+        shuffled = _rng(self.seed, 0).permutation(self.kept_users)
+        self.user_group = np.zeros(self.n_users, dtype=np.int64)
+        self.user_group[shuffled[:n_existing]] = EXISTING
+        self.user_group[shuffled[n_existing : n_existing + n_valid]] = VALIDATION
+        self.user_group[shuffled[n_existing + n_valid :]] = NEW
+        for group, name in _GROUP_NAMES.items():
+            self.report[f"{name} users"] = int((self.user_group == group).sum())
+
+    # ----------------------------------------------------------------------------------------------- items
+    def _split_items(self, rule, config):
+        self.item_is_new = np.zeros(self.n_items, dtype=bool)
+        dropped = np.zeros(self.n_items, dtype=bool)
+        if rule is None:
+            self.report["new item rule"] = "none (all items existing)"
+        elif not isinstance(rule, dict):
+            raise ValueError(f"new_item_rule must be a dict or ~, got {rule!r}")
+        elif "field" in rule:
+            dropped = self._threshold_rule(rule, config)
+        elif "time_quantile" in rule:
+            self._time_rule(rule)
+        elif "fraction" in rule:
+            self._random_rule(rule)
+        else:
+            raise ValueError(
+                f"new_item_rule {rule!r} names no rule: use {{field: NAME, min: VALUE}}, "
+                "{time_quantile: Q} or {fraction: F}"
+            )
+        if dropped.any():
+            keep = ~dropped[self.items]
+            self.report["interactions dropped with their items (non_numeric: drop)"] = int((~keep).sum())
+            self.users, self.items = self.users[keep], self.items[keep]
+            self.ratings, self.times = self.ratings[keep], self.times[keep]
+        rated = np.bincount(self.items, minlength=self.n_items) > 0
+        self.item_is_new &= ~dropped
+        self.report["existing items (rated)"] = int((rated & ~self.item_is_new).sum())
+        self.report["new items (rated)"] = int((rated & self.item_is_new).sum())
+
+    def _threshold_rule(self, rule, config):
+        unknown = set(rule) - {"field", "min", "non_numeric"}
+        if unknown or "min" not in rule:
+            raise ValueError(
+                f"new_item_rule {rule!r}: a threshold rule has the keys field, min and optionally "
+                f"non_numeric ({'/'.join(_NON_NUMERIC_SIDES)}); unknown keys: {sorted(unknown)}"
+            )
+        ds, field, threshold = self.dataset, rule["field"], float(rule["min"])
+        side = rule.get("non_numeric", "new")
+        if side not in _NON_NUMERIC_SIDES:
+            raise ValueError(f"new_item_rule.non_numeric must be one of {_NON_NUMERIC_SIDES}, got {side!r}")
+        if ds.item_feat is None or field not in ds.item_feat.columns:
+            raise ValueError(
+                f"new_item_rule.field '{field}' is not loaded from {ds.feature_file('item')}; add it to "
+                "load_col.item (the rule needs the item's value)"
+            )
+        ftype = ds.field2type[field]
+        column = ds.item_feat[field].numpy()
+        if ftype == FeatureType.TOKEN:
+            raw = ds.field2id_token[field][column]
+            missing = column == 0
+        elif ftype == FeatureType.FLOAT:
+            normalised = config["normalize_all"] or field in (config["normalize_field"] or [])
+            if normalised:
+                raise ValueError(
+                    f"new_item_rule.field '{field}' is a float field that normalize_all/normalize_field rescales; "
+                    "the threshold would apply to rescaled values: exclude it from normalisation"
+                )
+            raw = column.astype(object)
+            missing = np.zeros(len(column), dtype=bool)
+        else:
+            raise ValueError(
+                f"new_item_rule.field '{field}' must be a token or float field, not {ftype.value}"
+            )
+        values = np.full(len(raw), np.nan)
+        for i, value in enumerate(raw):
+            if missing[i]:
+                continue
+            try:
+                values[i] = float(value)
+            except (TypeError, ValueError):
+                pass
+        numeric = np.isfinite(values)
+        self.item_is_new = numeric & (values >= threshold)
+        rated = np.bincount(self.items, minlength=self.n_items) > 0
+        odd = rated & ~numeric
+        odd[0] = False
+        odd_values = sorted({str(raw[i]) if not missing[i] else "<missing>" for i in np.flatnonzero(odd)})
+        self.report["new item rule"] = f"{field} >= {threshold:g}"
+        self.report[f"items with non-numeric {field} -> {side}"] = (
+            f"{int(odd.sum())} {odd_values}" if odd.any() else "0"
+        )
+        if odd.any():
+            self.logger.warning(
+                f"new_item_rule: {int(odd.sum())} rated item(s) have a non-numeric or missing {field} "
+                f"({', '.join(odd_values)}); put on the '{side}' side (new_item_rule.non_numeric)"
+            )
+        if side == "new":
+            self.item_is_new |= odd
+        elif side == "drop":
+            return odd
+        return np.zeros(self.n_items, dtype=bool)
+
+    def _time_rule(self, rule):
+        if not self.has_time:
+            raise ValueError("new_item_rule.time_quantile needs TIME_FIELD in the .inter file")
+        q = float(rule["time_quantile"])
+        if not 0.0 < q < 1.0 or set(rule) != {"time_quantile"}:
+            raise ValueError(f"new_item_rule {rule!r}: time_quantile must be the only key, in (0, 1)")
+        rated = np.isfinite(self.item_first_time)
+        cut = np.quantile(self.item_first_time[rated], q)
+        self.item_is_new = rated & (self.item_first_time > cut)
+        self.report["new item rule"] = f"first interaction after the {q:g} quantile of items' first times"
+
+    def _random_rule(self, rule):
+        fraction = float(rule["fraction"])
+        if not 0.0 < fraction < 1.0 or set(rule) != {"fraction"}:
+            raise ValueError(f"new_item_rule {rule!r}: fraction must be the only key, in (0, 1)")
+        rated = np.flatnonzero(np.bincount(self.items, minlength=self.n_items) > 0)
+        chosen = _rng(self.seed, 1).choice(rated, size=int(round(fraction * len(rated))), replace=False)
+        self.item_is_new[chosen] = True
+        self.report["new item rule"] = f"random fraction {fraction:g} (seeded)"
+
+    # ----------------------------------------------------------------------------------------------- tasks
+    def _build_tasks(self):
+        rng = _rng(self.seed, 2)
+        q, min_s = self.query_size, self.min_support
+        order = np.argsort(self.users, kind="stable")
+        bounds = np.searchsorted(self.users[order], np.arange(self.n_users + 1))
+        self.tasks = {state: [] for state in (*STATES, VALID_STATE)}
+        self.train_rows = {}
+        skipped = {state: 0 for state in (*STATES, VALID_STATE)}
+        skipped_train = 0
+        need = f"{q} query + {min_s} support"
+        for user in self.kept_users:
+            rows = order[bounds[user] : bounds[user + 1]]
+            if len(rows) == 0:  # every rating was on a dropped item
+                continue
+            is_new_item = self.item_is_new[self.items[rows]]
+            old_rows, new_rows = rows[~is_new_item], rows[is_new_item]
+            group = self.user_group[user]
+            if group == EXISTING:
+                support = old_rows
+                if len(old_rows) >= q + min_s:
+                    query = rng.choice(old_rows, size=q, replace=False)
+                    support = np.setdiff1d(old_rows, query)
+                    self.tasks["warm"].append(Task(user, support, query))
+                else:
+                    skipped["warm"] += 1
+                if len(support) >= 2:
+                    self.train_rows[int(user)] = support
+                else:
+                    skipped_train += 1
+                if len(new_rows) >= q and len(support) >= min_s:
+                    self.tasks["item_cold"].append(
+                        Task(user, support, rng.choice(new_rows, q, replace=False))
+                    )
+                else:
+                    skipped["item_cold"] += 1
+            elif group == VALIDATION:
+                if len(old_rows) >= q + min_s:
+                    query = rng.choice(old_rows, size=q, replace=False)
+                    self.tasks[VALID_STATE].append(Task(user, np.setdiff1d(old_rows, query), query))
+                else:
+                    skipped[VALID_STATE] += 1
+            elif group == NEW:
+                support = old_rows
+                if len(old_rows) >= q + min_s:
+                    query = rng.choice(old_rows, size=q, replace=False)
+                    support = np.setdiff1d(old_rows, query)
+                    self.tasks["user_cold"].append(Task(user, support, query))
+                else:
+                    skipped["user_cold"] += 1
+                if len(new_rows) >= q and len(support) >= min_s:
+                    self.tasks["user_item_cold"].append(
+                        Task(user, support, rng.choice(new_rows, q, replace=False))
+                    )
+                else:
+                    skipped["user_item_cold"] += 1
+        self.train_users = np.array(sorted(self.train_rows), dtype=np.int64)
+        self.report["training users"] = len(self.train_users)
+        self.report["existing users skipped for training (< 2 ratings left)"] = skipped_train
+        self.report["training ratings"] = int(sum(len(r) for r in self.train_rows.values()))
+        for state in (*STATES, VALID_STATE):
+            self.report[f"{state} tasks"] = len(self.tasks[state])
+            self.report[f"{state}: users skipped (need {need} ratings of the state's kind)"] = skipped[state]
+        self._skipped = skipped
+
+    def _check_states(self, eval_states):
+        eval_states = list(STATES if eval_states is None else eval_states)
+        unknown = [s for s in eval_states if s not in STATES]
+        if unknown or not eval_states:
+            raise ValueError(f"eval_states must be a non-empty subset of {list(STATES)}, got {eval_states}")
+        self.eval_states = eval_states
+        for state in [*eval_states, VALID_STATE]:
+            if not self.tasks[state]:
+                raise ValueError(
+                    f"cold-start state '{state}' has no tasks after the split: {self._skipped[state]} user(s) "
+                    f"lacked {self.query_size} query + {self.min_support} support ratings of its kind "
+                    f"(new_item_rule: {self.report.get('new item rule')}); change the rule, query_size, or drop "
+                    "the state from eval_states"
+                )
+        if not self.train_rows:
+            raise ValueError("no existing user has 2 or more training ratings: nothing to meta-train on")
+
+    # --------------------------------------------------------------------------------------------- queries
+    def train_interactions(self):
+        """(users, items, ratings) of every training rating: existing users x existing items, warm queries out."""
+        rows = np.concatenate([self.train_rows[u] for u in self.train_users])
+        return self.users[rows], self.items[rows], self.ratings[rows]
+
+    def report_table(self):
+        width = max(len(k) for k in self.report)
+        lines = [f"  {key:<{width}}  {value}" for key, value in self.report.items()]
+        return f"cold-start split (seed {self.seed}):\n" + "\n".join(lines)
+
+
+def _positive_int(config, key):
+    value = config[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _ratio(config, key):
+    value = config[key]
+    if not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0 or math.isnan(float(value)):
+        raise ValueError(f"{key} must be a number in (0, 1), got {value!r}")
+    return float(value)

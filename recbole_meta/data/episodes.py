@@ -1,0 +1,150 @@
+"""Episodes (tasks) and meta-batches: one user per task, padded so that a meta-batch is processed at once.
+
+A meta-batch is a RecBole :class:`~recbole.data.interaction.Interaction` of ``B`` tasks with the fields
+
+==================  ==========  =================================================================
+field               shape       content
+==================  ==========  =================================================================
+``user_id``         ``[B]``     the task's user (``USER_ID_FIELD``; remapped id)
+``support_item``    ``[B, S]``  support item ids, padded with 0 (RecBole's padding id)
+``support_rating``  ``[B, S]``  support ratings (raw units), 0 where padded
+``support_mask``    ``[B, S]``  1.0 for a real rating, 0.0 for padding
+``query_item``      ``[B, Q]``  query item ids, padded with 0
+``query_rating``    ``[B, Q]``  query ratings, 0 where padded
+``query_mask``      ``[B, Q]``  1.0 / 0.0
+==================  ==========  =================================================================
+
+``S`` and ``Q`` are the longest support / query in the meta-batch. Losses and metrics weigh every position by its
+mask, so padding never changes a result (tested against the unpadded per-task path).
+
+Training episodes are drawn from each existing user's training ratings: a random ``query_size`` of them (fewer
+when the user has few, keeping ``min_support_size`` for the support) form the query, the rest the support. With
+``resample_episodes: True`` the draw is repeated every epoch (fixed query sets are memorised otherwise; see
+``shared/DESIGN.md``); test and validation episodes are fixed by the split.
+"""
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from recbole.data.interaction import Interaction
+
+SUPPORT_ITEM, SUPPORT_RATING, SUPPORT_MASK = "support_item", "support_rating", "support_mask"
+QUERY_ITEM, QUERY_RATING, QUERY_MASK = "query_item", "query_rating", "query_mask"
+TASK_FIELDS = (SUPPORT_ITEM, SUPPORT_RATING, SUPPORT_MASK, QUERY_ITEM, QUERY_RATING, QUERY_MASK)
+
+
+def _pad(rows_list, values, fill, dtype):
+    width = max(len(rows) for rows in rows_list)
+    out = np.full((len(rows_list), max(width, 1)), fill, dtype=dtype)
+    for b, rows in enumerate(rows_list):
+        out[b, : len(rows)] = values[rows]
+    return out
+
+
+def collate_tasks(split, tasks, uid_field, dtype=torch.float32):
+    """Pad a list of :class:`~recbole_meta.data.cold_start_split.Task` into one meta-batch ``Interaction``."""
+    supports = [t.support for t in tasks]
+    queries = [t.query for t in tasks]
+    s_mask = _pad(supports, np.ones(len(split.items)), 0.0, np.float64)
+    q_mask = _pad(queries, np.ones(len(split.items)), 0.0, np.float64)
+    batch = {
+        uid_field: torch.as_tensor(np.array([t.user for t in tasks], dtype=np.int64)),
+        SUPPORT_ITEM: torch.as_tensor(_pad(supports, split.items, 0, np.int64)),
+        SUPPORT_RATING: torch.as_tensor(_pad(supports, split.ratings, 0.0, np.float64), dtype=dtype),
+        SUPPORT_MASK: torch.as_tensor(s_mask, dtype=dtype),
+        QUERY_ITEM: torch.as_tensor(_pad(queries, split.items, 0, np.int64)),
+        QUERY_RATING: torch.as_tensor(_pad(queries, split.ratings, 0.0, np.float64), dtype=dtype),
+        QUERY_MASK: torch.as_tensor(q_mask, dtype=dtype),
+    }
+    return Interaction(batch)
+
+
+class EpisodeLoader:
+    """Iterates over meta-batches of tasks (``Interaction`` objects, see the module docstring).
+
+    Args:
+        config (Config): reads ``meta_batch_size`` / ``eval_meta_batch_size``, ``query_size``,
+            ``min_support_size``, ``resample_episodes``, ``bucket_by_length``, ``seed``, ``USER_ID_FIELD``.
+        split (ColdStartSplit): the split the tasks come from.
+        tasks (list of Task): fixed tasks (evaluation); ``None`` draws training tasks from ``split.train_rows``.
+        name (str): what the loader holds (``train``, ``valid`` or a state), for logs and results.
+    """
+
+    def __init__(self, config, split, tasks=None, name="train"):
+        self.config = config
+        self.split = split
+        self._dataset = split.dataset
+        self.name = name
+        self.training = tasks is None
+        self.uid_field = config["USER_ID_FIELD"]
+        key = "meta_batch_size" if self.training else "eval_meta_batch_size"
+        self.batch_size = config[key]
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"{key} must be a positive integer, got {self.batch_size!r}")
+        self.shuffle = self.training
+        self.resample = bool(config["resample_episodes"])
+        self.bucket = bool(config["bucket_by_length"])
+        self.dtype = torch.get_default_dtype()
+        self._rng = np.random.default_rng([int(config["seed"]), 3])
+        self._tasks = list(tasks) if tasks is not None else self.sample_training_tasks()
+
+    @property
+    def dataset(self):
+        return self._dataset
+
+    @property
+    def tasks(self):
+        return self._tasks
+
+    def sample_training_tasks(self):
+        """One task per training user: a random query of their training ratings, the rest as support."""
+        from recbole_meta.data.cold_start_split import Task
+
+        q_max, min_s = self.split.query_size, self.split.min_support
+        tasks = []
+        for user in self.split.train_users:
+            rows = self._rng.permutation(self.split.train_rows[int(user)])
+            q = max(1, min(q_max, len(rows) - min_s))
+            tasks.append(Task(user, rows[q:], rows[:q]))
+        return tasks
+
+    def _batches(self):
+        n = len(self._tasks)
+        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        size = self.batch_size
+        if self.bucket:
+            # Sort by support length inside pools of 8 meta-batches: less padding, batches still mixed.
+            lengths = np.array([len(t.support) for t in self._tasks])
+            pool = 8 * size
+            order = np.concatenate(
+                [
+                    chunk[np.argsort(lengths[chunk], kind="stable")]
+                    for chunk in np.array_split(order, max(1, math.ceil(n / pool)))
+                ]
+            )
+        batches = [order[i : i + size] for i in range(0, n, size)]
+        if self.bucket and self.shuffle:
+            batches = [batches[i] for i in self._rng.permutation(len(batches))]
+        return batches
+
+    def __iter__(self):
+        if self.training and self.resample:
+            self._tasks = self.sample_training_tasks()
+        for index in self._batches():
+            yield collate_tasks(self.split, [self._tasks[i] for i in index], self.uid_field, self.dtype)
+
+    def __len__(self):
+        return math.ceil(len(self._tasks) / self.batch_size)
+
+    def __repr__(self):
+        return f"EpisodeLoader({self.name}: {len(self._tasks)} tasks, {len(self)} meta-batches)"
+
+
+class StateLoaders(OrderedDict):
+    """Evaluation loaders by cold-start state (``warm``, ``user_cold``, ...); the trainer evaluates each."""
+
+    @property
+    def dataset(self):
+        return next(iter(self.values())).dataset

@@ -1,0 +1,91 @@
+"""Base class of the episodic (task-based) cold-start recommenders.
+
+A :class:`MetaRecommender` predicts the ratings of one task: its ``forward`` takes one user's support set and a
+list of target items, unbatched. :class:`~recbole_meta.trainer.maml.MAML` builds everything else on it with
+``torch.func`` (local adaptation, the meta-loss, and a whole meta-batch through ``vmap``), so a subclass writes
+the model for a single task, as its paper does. Models are built on the
+:class:`~recbole_meta.data.cold_start_dataset.ColdStartDataset` that the cold-start data preparation annotated
+with its split (``dataset.cold_split``); they may use the training split's statistics, never a test rating.
+"""
+
+import torch
+from recbole.model.abstract_recommender import AbstractRecommender
+from recbole.utils import InputType
+from torch.func import vmap
+
+from recbole_meta.data.cold_start_split import EXISTING
+from recbole_meta.data.episodes import (
+    QUERY_ITEM,
+    QUERY_MASK,
+    QUERY_RATING,
+    SUPPORT_ITEM,
+    SUPPORT_MASK,
+    SUPPORT_RATING,
+)
+from recbole_meta.utils import PluginModelType
+
+
+class MetaRecommender(AbstractRecommender):
+    """An episodic recommender: ``forward(user, support_item, support_rating, support_mask, target_item)``.
+
+    Args:
+        config (Config): the run's config.
+        dataset (ColdStartDataset): the dataset, carrying ``cold_split`` (see the module docstring).
+    """
+
+    type = PluginModelType.META
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config, dataset):
+        super().__init__()
+        split = getattr(dataset, "cold_split", None)
+        if split is None:
+            raise ValueError(
+                f"{type(self).__name__} needs the cold-start split: build it with recbole_meta's data_preparation "
+                "(run_recbole_meta / recbole_meta.quick_start.build_run), which sets dataset.cold_split"
+            )
+        self.split = split
+        self.USER_ID = config["USER_ID_FIELD"]
+        self.ITEM_ID = config["ITEM_ID_FIELD"]
+        self.device = config["device"]
+
+    # ---------------------------------------------------------------------------------- what training knows
+    def known_users(self):
+        """Per user id: True for existing users with training ratings (the only users training sees)."""
+        known = torch.zeros(self.split.n_users, dtype=torch.bool)
+        known[torch.as_tensor(self.split.train_users)] = True
+        known &= torch.as_tensor(self.split.user_group == EXISTING)
+        return known.numpy()
+
+    def known_items(self):
+        """Per item id: True for items with at least one training rating (never a new item)."""
+        _, items, _ = self.split.train_interactions()
+        known = torch.zeros(self.split.n_items, dtype=torch.bool)
+        known[torch.as_tensor(items)] = True
+        return known.numpy()
+
+    # ---------------------------------------------------------------------------------- one task
+    def forward(self, user, support_item, support_rating, support_mask, target_item):
+        """Predicted ratings ``[T]`` of ``target_item`` ``[T]`` for ``user`` (a 0-d id) given its support ``[S]``."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------------- RecBole's API
+    def _batched_forward(self, interaction):
+        return vmap(self.forward)(
+            interaction[self.USER_ID],
+            interaction[SUPPORT_ITEM],
+            interaction[SUPPORT_RATING],
+            interaction[SUPPORT_MASK],
+            interaction[QUERY_ITEM],
+        )
+
+    def predict(self, interaction):
+        """Query predictions ``[B, Q]`` of a meta-batch *without* local adaptation (the trainer adapts)."""
+        return self._batched_forward(interaction)
+
+    def calculate_loss(self, interaction):
+        """Mean over the tasks of the query MSE *without* local adaptation (the trainer's MAML adapts)."""
+        prediction = self._batched_forward(interaction)
+        mask = interaction[QUERY_MASK]
+        per_task = ((prediction - interaction[QUERY_RATING]) ** 2 * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return per_task.mean()

@@ -1,0 +1,55 @@
+"""The simple baselines of the cold-start protocol, as episodic models with nothing to train.
+
+They read the same split, tasks and evaluation code as the meta-learners, so a table compares like with like
+(see ``shared/DESIGN.md``, "Cold-start protocol"):
+
+* :class:`GlobalMean`: mu, the mean training rating;
+* :class:`ItemMean`: the item's mean training rating (mu for an item without training ratings, e.g. a new item);
+* :class:`UserMean`: the mean of the user's support ratings;
+* :class:`UserItemBias`: mu + b_i + b_u with shrunk biases (Koren, TKDD 2010, Section 2.1; see
+  :mod:`recbole_meta.model.meta_recommender.bias`), b_u from the support set.
+
+The MetaTrainer detects that they have no trainable parameters and evaluates them without a training loop.
+"""
+
+from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
+from recbole_meta.model.meta_recommender.bias import BiasTerms
+from recbole_meta.utils import register_model
+
+
+class _MeanBaseline(MetaRecommender):
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
+
+
+@register_model
+class GlobalMean(_MeanBaseline):
+    """r_ui = mu."""
+
+    def forward(self, user, support_item, support_rating, support_mask, target_item):
+        return self.bias.global_mean.expand(target_item.shape)
+
+
+@register_model
+class ItemMean(_MeanBaseline):
+    """r_ui = mean training rating of item i (mu when it has none)."""
+
+    def forward(self, user, support_item, support_rating, support_mask, target_item):
+        return self.bias.item_mean[target_item]
+
+
+@register_model
+class UserMean(_MeanBaseline):
+    """r_ui = mean of the user's support ratings."""
+
+    def forward(self, user, support_item, support_rating, support_mask, target_item):
+        return self.bias.support_mean(support_rating, support_mask).expand(target_item.shape)
+
+
+@register_model
+class UserItemBias(_MeanBaseline):
+    """r_ui = mu + b_i + b_u (shrunk; b_u from the support set)."""
+
+    def forward(self, user, support_item, support_rating, support_mask, target_item):
+        return self.bias(support_item, support_rating, support_mask, target_item)

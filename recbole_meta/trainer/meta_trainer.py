@@ -1,0 +1,149 @@
+"""MetaTrainer: RecBole's ``Trainer`` for episodic models, with MAML meta-training and per-state evaluation.
+
+Inherited from RecBole's ``Trainer`` unchanged: ``fit`` (epochs, early stopping on ``valid_metric``,
+checkpoints, tensorboard), the epoch loop of ``_train_epoch`` (progress bar, NaN check, ``clip_grad_norm``),
+the optimizer (``learner``; its learning rate is ``meta_lr``, the global rate beta), the Evaluator and its metrics.
+Changed:
+
+* the loss of a meta-batch is :meth:`MAML.meta_loss <recbole_meta.trainer.maml.MAML.meta_loss>` (the query loss
+  after the local update), or with ``meta_train: False`` the loss of the same network on all of the task's
+  ratings without adaptation (the "no meta-learning" ablation; it is still fine-tuned on the support at test
+  time with the same local steps);
+* evaluation adapts the model to each test user's support, predicts the query ratings (clipped to the rating
+  range with ``clip_predictions``) and feeds RecBole's Evaluator; given a
+  :class:`~recbole_meta.data.episodes.StateLoaders` it returns ``{state: metrics}``;
+* a model without trainable parameters (the mean baselines) is evaluated without a training loop.
+"""
+
+from collections import OrderedDict
+
+import torch
+from recbole.evaluator.collector import DataStruct
+from recbole.trainer import Trainer
+from recbole.utils import calculate_valid_score, set_color
+from tqdm import tqdm
+
+from recbole_meta.data.episodes import QUERY_MASK, QUERY_RATING, StateLoaders
+from recbole_meta.trainer.maml import MAML
+from recbole_meta.utils import PluginModelType, register_trainer
+
+
+class _NoOptimizer:
+    """The optimizer of a model with nothing to train: every call is a no-op."""
+
+    def zero_grad(self, set_to_none=True):
+        pass
+
+    def step(self, closure=None):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+@register_trainer(model_type=PluginModelType.META)
+class MetaTrainer(Trainer):
+    """Trainer of :class:`~recbole_meta.model.meta_recommender.MetaRecommender` models; see the module docstring."""
+
+    def __init__(self, config, model):
+        self._trainable = any(p.requires_grad for p in model.parameters())
+        super().__init__(config, model)
+        self.maml = MAML(
+            model,
+            config["local_update_params"],
+            config["local_lr"],
+            config["local_update_steps"] if self._trainable else 0,  # nothing to adapt
+            first_order=config["first_order"],
+            vectorize=config["meta_vectorize"],
+        )
+        self.meta_train = bool(config["meta_train"])
+        self.clip_predictions = bool(config["clip_predictions"])
+        split = model.split
+        self.rating_range = (split.rating_min, split.rating_max)
+
+    def _build_optimizer(self, **kwargs):
+        if not self._trainable:
+            return _NoOptimizer()
+        if self.config["meta_lr"] is not None:
+            kwargs.setdefault("learning_rate", self.config["meta_lr"])
+        return super()._build_optimizer(**kwargs)
+
+    # ------------------------------------------------------------------------------------------ training
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if loss_func is None:
+            loss_func = self.maml.meta_loss if self.meta_train else self.maml.supervised_loss
+        return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+
+    def fit(
+        self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None
+    ):
+        if self._trainable:
+            return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        self.logger.info(
+            f"{type(self.model).__name__} has no trainable parameters: estimated from the training split, not trained"
+        )
+        if saved:
+            self._save_checkpoint(-1, verbose=verbose)
+        if valid_data:
+            self.best_valid_result = self.evaluate(
+                valid_data, load_best_model=False, show_progress=show_progress
+            )
+            self.best_valid_score = calculate_valid_score(self.best_valid_result, self.valid_metric)
+        return self.best_valid_score, self.best_valid_result
+
+    # ------------------------------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        """Adapt to each task's support, predict its query, compute the metrics.
+
+        Returns:
+            OrderedDict: ``{metric: value}`` for one loader; ``{state: {metric: value}}`` for ``StateLoaders``.
+        """
+        if not eval_data:
+            return None
+        if load_best_model:
+            from recbole_meta.checkpoint import load_checkpoint
+
+            checkpoint = load_checkpoint(model_file or self.saved_model_file, map_location=self.device)
+            self.model.load_state_dict(checkpoint["state_dict"])
+        if isinstance(eval_data, StateLoaders):
+            return OrderedDict(
+                (state, self._evaluate_loader(loader, show_progress)) for state, loader in eval_data.items()
+            )
+        return self._evaluate_loader(eval_data, show_progress)
+
+    def predict_tasks(self, loader, show_progress=False):
+        """Adapted query predictions of every task of ``loader``: (scores, ratings, task index), flat tensors."""
+        self.model.eval()
+        iterator = (
+            tqdm(loader, total=len(loader), ncols=100, desc=set_color(f"Evaluate {loader.name:<9}", "pink"))
+            if show_progress
+            else loader
+        )
+        scores, labels, tasks = [], [], []
+        offset = 0
+        for batch in iterator:
+            batch = batch.to(self.device)
+            prediction = self.maml.predict_query(batch)
+            if self.clip_predictions:
+                prediction = prediction.clamp(*self.rating_range)
+            mask = batch[QUERY_MASK] > 0
+            task = (
+                torch.arange(offset, offset + mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)
+            )
+            scores.append(prediction[mask].detach().float().cpu())
+            labels.append(batch[QUERY_RATING][mask].float().cpu())
+            tasks.append(task[mask].cpu())
+            offset += mask.shape[0]
+        return torch.cat(scores), torch.cat(labels), torch.cat(tasks)
+
+    def _evaluate_loader(self, loader, show_progress=False):
+        scores, labels, tasks = self.predict_tasks(loader, show_progress)
+        struct = DataStruct()
+        struct.set("rec.score", scores)
+        struct.set("data.label", labels)
+        struct.set("data.task_index", tasks)
+        return self.evaluator.evaluate(struct)

@@ -1,0 +1,142 @@
+"""Helpers for the cold-start tests: atomic files written on the fly, configs and built runs."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import TEST_DATA
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: on a shared 2-core machine, two threads per process slow these tests 10-20x."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def write_atomic(root, name, users, items, inter):
+    """Write ``name.user`` / ``name.item`` / ``name.inter`` under ``root/name``; rows are tuples of strings."""
+    folder = os.path.join(root, name)
+    os.makedirs(folder, exist_ok=True)
+    files = {"user": users, "item": items, "inter": inter}
+    for suffix, (header, rows) in files.items():
+        if header is None:
+            continue
+        with open(os.path.join(folder, f"{name}.{suffix}"), "w") as f:
+            f.write("\t".join(header) + "\n")
+            for row in rows:
+                f.write("\t".join(str(v) for v in row) + "\n")
+    return root
+
+
+def leak_dataset(root, seed=0):
+    """A dataset built to tempt a leak.
+
+    * users with 14..26 ratings, plus three users outside 13..30 (8, 9 and 35 ratings) that must be filtered;
+    * items whose release_year is numeric (1990..1999), 'V', 'unkonwn' or missing from the .item file;
+    * existing users rate new items (their ratings must never be trained on);
+    * duplicate (user, item) ratings with different values and times (one copy could be trained on while the
+      other is a test query).
+    """
+    rng = np.random.default_rng(seed)
+    n_items = 36
+    years = [str(1990 + i % 10) for i in range(n_items)]
+    years[3], years[4] = "V", "unkonwn"
+    item_rows = [
+        (f"i{i}", years[i], f"g{i % 3} g{(i + 1) % 4}") for i in range(n_items - 2)
+    ]  # last 2 lack a row
+    sizes = list(rng.integers(14, 27, size=40)) + [8, 9, 35]
+    user_rows, inter_rows = [], []
+    t = 1000
+    for u, size in enumerate(sizes):
+        user_rows.append((f"u{u}", str(20 + u % 5), "MF"[u % 2]))
+        chosen = rng.choice(n_items, size=size, replace=False)
+        for i in chosen:
+            t += 1
+            inter_rows.append((f"u{u}", f"i{i}", int(rng.integers(1, 6)), t))
+        if u % 4 == 0:  # a duplicate with another rating, later
+            t += 1
+            inter_rows.append((f"u{u}", f"i{chosen[0]}", int(rng.integers(1, 6)), t))
+    write_atomic(
+        root,
+        "leaky",
+        (["user_id:token", "age:token", "gender:token"], user_rows),
+        (["item_id:token", "release_year:token", "class:token_seq"], item_rows),
+        (["user_id:token", "item_id:token", "rating:float", "timestamp:float"], inter_rows),
+    )
+    return root
+
+
+def planted_dataset(root, n_users=120, n_items=30, per_user=16, decisive=None, seed=0):
+    """Ratings driven by a *hidden* user trait (no user feature reveals it).
+
+    Users have a trait t in {0, 1}; item i has genre g0 (even i) or g1. With ``decisive=None`` every item is
+    decisive: r = 3 + 1.5 s + noise, s = +1 when the trait matches the genre, -1 otherwise. Otherwise only the
+    items in ``decisive`` follow that rule and the others are rated 3 + q_i + noise (q_i in [-0.5, 0.5]) by
+    everyone. Item ``i0`` is rated by every user; the others by a random ``per_user - 1`` subset.
+    Returns (root, traits).
+    """
+    rng = np.random.default_rng(seed)
+    traits = rng.integers(0, 2, n_users)
+    genre0 = np.arange(n_items) % 2 == 0
+    quality = rng.uniform(-0.5, 0.5, n_items)
+    decisive = set(range(n_items)) if decisive is None else set(decisive)
+    inter, t = [], 0
+    for u in range(n_users):
+        chosen = [0] + list(rng.choice(np.arange(1, n_items), per_user - 1, replace=False))
+        for i in chosen:
+            if i in decisive:
+                mean = 3 + 1.5 * (1 if (traits[u] == 1) == genre0[i] else -1)
+            else:
+                mean = 3 + quality[i]
+            t += 1
+            inter.append((f"u{u}", f"i{i}", int(np.clip(np.rint(mean + rng.normal(0, 0.4)), 1, 5)), t))
+    write_atomic(
+        root,
+        "planted",
+        (["user_id:token", "const:token"], [(f"u{u}", "x") for u in range(n_users)]),
+        (
+            ["item_id:token", "class:token_seq", "title:token_seq"],
+            [(f"i{i}", "g0" if genre0[i] else "g1", f"Item {i}") for i in range(n_items)],
+        ),
+        (["user_id:token", "item_id:token", "rating:float", "timestamp:float"], inter),
+    )
+    return root, traits
+
+
+def cold_config(data_path=TEST_DATA, **overrides):
+    """A fast config for episodic models (on tests/test_data/tiny by default)."""
+    config = {
+        "data_path": data_path,
+        "epochs": 2,
+        "show_progress": False,
+        "seed": 2020,
+        "state": "WARNING",
+        "checkpoint_dir": "saved",
+        "min_user_inter": 10,
+        "max_user_inter": 30,
+        "query_size": 4,
+        "new_user_ratio": 0.25,
+        "valid_user_ratio": 0.15,
+        "new_item_rule": {"field": "release_year", "min": 1997},
+        "rating_range": [1, 5],
+        "meta_batch_size": 8,
+        "embedding_size": 4,
+        "mlp_hidden_size": [8, 8],
+    }
+    config.update(overrides)
+    return config
+
+
+def build(model, dataset, **overrides):
+    """(dataset, (train, valid, test), model, trainer) for a config built with :func:`cold_config`."""
+    from recbole_meta.config import Config
+    from recbole_meta.quick_start import build_run
+
+    data_path = overrides.pop("data_path", TEST_DATA)
+    config = Config(model, dataset, config_dict=cold_config(data_path, **overrides), argv=[])
+    return build_run(config)
