@@ -41,6 +41,12 @@ def build_parser():
         help="also put the report into PATH (default README.md) between <!-- benchmark:<suite> --> markers",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's); recorded in each record",
+    )
     return parser
 
 
@@ -108,6 +114,10 @@ def main(argv=None):
         return 2
     failed = []
     run_lines = []
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if not args.report_only:
         from recbole_meta.benchmark.runner import run_suite
 

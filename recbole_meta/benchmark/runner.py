@@ -63,6 +63,7 @@ def environment():
         "recbole": recbole.__version__,
         "numpy": numpy.__version__,
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "cpu_count": os.cpu_count(),
         "cpu": cpu,
         "platform": platform.platform(),
