@@ -135,6 +135,16 @@ def test_readme_markers(tmp_path):
     assert update_readme(readme, "toy", "new") and not update_readme(readme, "toy", "new")
 
 
+def test_metric_direction():
+    from recbole_meta.benchmark.report import smaller_is_better
+
+    for name in ("mae", "RMSE", "logloss", "seconds", "step_ms_with_ssl", "peak_rss_mb", "seconds_per_epoch"):
+        assert smaller_is_better(name), name
+    for name in ("ndcg@10", "hit@10", "tasks_per_second", "auc", "macro_f1"):
+        assert not smaller_is_better(name), name
+    assert smaller_is_better("ssl_step_ratio", extra=("ssl_step_ratio",))
+
+
 def test_mean_std_and_loglog_slope():
     assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
     assert mean_std([5.0]) == (5.0, 0.0)

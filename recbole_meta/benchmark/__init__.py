@@ -51,8 +51,9 @@ on the same dataset and split::
 Contract of a run callable ``fn(ctx) -> dict | RunResult``:
 
 * metrics: a flat ``{metric: number}`` or ``{state: {metric: number}}``; the report makes one table per
-  state. Direction: RecBole's smaller-is-better metrics (mae, rmse, logloss, ...), names ending in
-  ``seconds``, ``_s`` or ``_mb``, and ``Suite.smaller_is_better`` are minimised; everything else maximised.
+  state. Direction: RecBole's smaller-is-better metrics (mae, rmse, logloss, ...), costs (a unit word such as
+  ``seconds``, ``ms``, ``mb``, ``time`` in the name before any ``per``: ``step_ms``, ``peak_rss_mb``) and
+  ``Suite.smaller_is_better`` are minimised; everything else (``tasks_per_second`` too) is maximised.
 * ``ctx.seed`` is set (RecBole's ``init_seed`` was called); the callable must use it for every random choice.
 * the working directory is ``ctx.run_dir``; stdout/stderr go to ``ctx.run_dir/console.log``.
 * raise on failure: the runner records the traceback (status ``failed``) and goes on; failed runs are

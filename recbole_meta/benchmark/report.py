@@ -2,6 +2,7 @@
 evaluation state, resources, and the paired comparison of one run against the best baseline."""
 
 import math
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -9,18 +10,39 @@ from recbole_meta.benchmark.records import FLAT_STATE, latest_ok
 from recbole_meta.benchmark.stats import mean_std, paired_comparison
 from recbole_meta.benchmark.suite import config_hash
 
+COST_UNITS = {
+    "seconds",
+    "second",
+    "secs",
+    "sec",
+    "ms",
+    "us",
+    "mb",
+    "gb",
+    "kb",
+    "bytes",
+    "time",
+    "rss",
+    "memory",
+}
+
 
 def smaller_is_better(metric, extra=()):
-    """Direction of a metric: RecBole's smaller-is-better metrics, ``extra`` names, and costs (names ending
-    in ``seconds``, ``_s``, ``_mb``) are minimised; anything else is maximised."""
+    """Direction of a metric: minimised if RecBole lists it as smaller-is-better (mae, rmse, logloss, ...), if
+    ``extra`` names it, or if it is a cost: a unit word (``seconds``, ``ms``, ``mb``, ``time``, ...) among the
+    ``_``-separated words of its name before any ``per`` (``step_ms``, ``seconds_per_epoch``, ``peak_rss_mb``
+    are costs; ``tasks_per_second`` is a throughput). Anything else is maximised."""
     from recbole.evaluator.register import smaller_metrics
 
     name = metric.lower()
     base = name.split("@")[0]
     extra = {e.lower() for e in extra}
-    return (
-        base in smaller_metrics or name in extra or base in extra or name.endswith(("seconds", "_s", "_mb"))
-    )
+    if base in smaller_metrics or name in extra or base in extra:
+        return True
+    words = re.split(r"[^a-z0-9]+", base)
+    if "per" in words:
+        words = words[: words.index("per")]
+    return any(word in COST_UNITS for word in words)
 
 
 @dataclass

@@ -111,7 +111,8 @@ class Suite:
         baselines (sequence of str): run names eligible as "best baseline" (default: every other run).
         primary_metric (str): metric that picks the best baseline (default: the first metric reported).
         smaller_is_better (sequence of str): metric names (lower-cased, without ``@k``) where lower is better,
-            in addition to RecBole's own (mae, rmse, logloss, ...) and names ending in ``seconds``/``_mb``.
+            in addition to RecBole's own (mae, rmse, logloss, ...) and costs (see
+            :func:`recbole_meta.benchmark.report.smaller_is_better`).
         info_columns (sequence of str): keys of ``RunResult.info`` shown as table columns, one value per
             seed (e.g. ``("epochs_run", "best_epoch")``).
         mark_best (bool): mark the best mean of each column in bold (False where rows are not competitors,
