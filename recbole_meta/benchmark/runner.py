@@ -71,18 +71,6 @@ def environment():
     }
 
 
-def disable_recbole_anomaly_mode():
-    """Undo a side effect of importing RecBole's models: ``recbole/model/sequential_recommender/sine.py``
-    calls ``torch.autograd.set_detect_anomaly(True)`` at import, so every later backward pass (any model) runs
-    in anomaly-detection mode, which adds a NaN check after every autograd op: measured here, SASRec on
-    ml-100k ran 174 s an epoch that way. The package is imported first so that the side effect has happened
-    before it is undone. Results are unchanged; only speed."""
-    import recbole.model.sequential_recommender  # noqa: F401
-    import torch
-
-    torch.autograd.set_detect_anomaly(False)
-
-
 @contextlib.contextmanager
 def isolated_run(run_dir):
     """Working directory ``run_dir``, stdout/stderr into ``run_dir/console.log``, a fresh root logger."""
@@ -262,7 +250,6 @@ def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
             data=data,
         )
         with isolated_run(run_dir):
-            disable_recbole_anomaly_mode()
             init_seed(seed, True)
             start = time.perf_counter()
             try:
