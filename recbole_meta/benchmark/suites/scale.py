@@ -3,7 +3,9 @@
 Each run is one size of the synthetic generator (:mod:`recbole_meta.benchmark.synthetic`); each stage is an
 evaluation state of the report (one table per stage, a row per size): ``load`` builds RecBole's ``Dataset``
 from the atomic files (.inter with rating and timestamp, .user and .item with token and token_seq
-features), ``split`` runs RecBole's ``Dataset.build()`` (random 8/1/1 per user). Per stage: wall seconds,
+features), ``split`` runs RecBole's ``Dataset.build()`` (random 8/1/1 per user), ``cold_start_load`` builds the
+episodic models' dataset (:class:`recbole_meta.data.cold_start_dataset.ColdStartDataset`),
+``cold_start_split`` MeLU's four-state split, ``episodes`` one pass over the training episodes. Per stage: wall seconds,
 the increase of peak RSS over the stage's start, and the peak of tracemalloc-traced allocations (a second,
 untimed pass). The report fits the growth exponent ``b`` of ``cost ~ n^b`` by least squares on log-log
 axes (``b = 1``: linear), over all sizes and over the two largest (fixed overheads flatten the small end).
@@ -54,6 +56,50 @@ def register_scale_stage(name):
 @register_scale_stage("split")
 def _split(ctx):
     return ctx.dataset.build()
+
+
+# The cold-start pipeline of the episodic models (MeLU's protocol): its dataset, the four-state split, and one
+# pass over the training episodes (collated meta-batches). MeLU's defaults, except no upper bound on a user's
+# ratings (so that every user is kept at every size) and new items = release_year >= 2010.
+# The tasks of all four states are built; only warm and user_cold are required to exist, because the smallest
+# (quick) sizes have too few new-item ratings a user for item-cold tasks.
+COLD_START_OVERRIDES = {
+    "max_user_inter": None,
+    "new_item_rule": {"field": "release_year", "min": 2010},
+    "eval_states": ["warm", "user_cold"],
+}
+
+
+def _cold_start_config(ctx):
+    from recbole_meta.config import Config
+
+    config_dict = ctx.synthetic.config_dict()
+    config_dict.update({"seed": ctx.seed, "state": "WARNING", "show_progress": False, **COLD_START_OVERRIDES})
+    return Config(model="MeLU", dataset=ctx.synthetic.name, config_dict=config_dict, argv=[])
+
+
+@register_scale_stage("cold_start_load")
+def _cold_start_load(ctx):
+    from recbole_meta.utils import create_dataset
+
+    config = _cold_start_config(ctx)
+    return config, create_dataset(config)
+
+
+@register_scale_stage("cold_start_split")
+def _cold_start_split(ctx):
+    from recbole_meta.data.cold_start_split import ColdStartSplit
+
+    config, dataset = ctx.artifacts["cold_start_load"]
+    return ColdStartSplit(dataset, config)
+
+
+@register_scale_stage("episodes")
+def _episodes(ctx):
+    from recbole_meta.data.episodes import EpisodeLoader
+
+    config, _ = ctx.artifacts["cold_start_load"]
+    return sum(len(batch) for batch in EpisodeLoader(config, ctx.artifacts["cold_start_split"]))
 
 
 def _recbole_config(synthetic, seed):
@@ -238,10 +284,18 @@ def scale(options):
         description=(
             "Cost of RecBole data stages on the synthetic generator's data (users 4 sqrt(n), items 8 sqrt(n), "
             "power-law popularity, user and item token / token_seq features): `load` = RecBole `Dataset` "
-            "from the atomic files, `split` = `Dataset.build()` (random 8/1/1 per user). One row per size."
+            "from the atomic files, `split` = `Dataset.build()` (random 8/1/1 per user), `cold_start_load` = the "
+            "episodic models' `ColdStartDataset`, `cold_start_split` = MeLU's four-state cold-start split "
+            "(new items: release_year >= 2010, no upper bound on ratings a user), `episodes` = one pass over "
+            "the training episodes (meta-batches of 32 tasks). Each stage is timed (wall seconds, increase "
+            "of peak RSS), then run again under tracemalloc. One row per size."
         ),
         runs=[
-            Run(_run_name(n), partial(measure_size, size=n), config={"n_interactions": n, "stages": stages})
+            Run(
+                _run_name(n),
+                partial(measure_size, size=n),
+                config={"n_interactions": n, "stages": stages, "cold_start": COLD_START_OVERRIDES},
+            )
             for n in sizes
         ],
         seeds=(0,),
