@@ -145,3 +145,18 @@ def test_cli_prints_a_table_of_the_four_states(tmp_path, monkeypatch):
     assert lines[header + 1].split() == ["state", "mae", "rmse", "gradedndcg@1", "gradedndcg@3"]
     assert [line.split()[0] for line in lines[header + 2 : header + 6]] == list(STATES)
     assert "evidence candidates (top 3):" in done.stdout
+
+
+def test_cold_start_suites_run_in_quick_mode(tmp_path):
+    from recbole_meta.benchmark.cli import main
+
+    out = tmp_path / "bench"
+    argv = ["cold_start", "--quick", "--out", str(out), "--no-progress", "--runs", "UserItemBias", "MeLU-5"]
+    assert main(argv) == 0
+    report = (out / "cold_start.md").read_text()
+    for state in STATES:
+        assert f"### State `{state}`" in report
+    assert "| UserItemBias |" in report and "| MeLU-5 |" in report
+    assert main(["cold_start_speed", "--quick", "--out", str(out), "--no-progress"]) == 0
+    speed = (out / "cold_start_speed.md").read_text()
+    assert "vectorised_speedup" in speed
