@@ -183,7 +183,8 @@ def peterrec_data_preparation(config, dataset):
     if stage not in (PRETRAIN, "finetune"):
         raise ValueError(f"stage must be pretrain or finetune, got {stage!r}")
     domain, rule = backbone_domain(config)
-    modes = {phase: _phase_mode(config, phase) for phase in ("valid", "test")}
+    ranking = stage == "finetune" and config["downstream_task"] == TRANSFER
+    modes = {phase: _phase_mode(config, phase) if ranking else ("full", None) for phase in ("valid", "test")}
     negatives = next((n for _, n in (modes["test"], modes["valid"]) if n), None)
     task = build_task(config, dataset, domain=domain, n_negatives=negatives or 99, target_domain=rule)
     configure_task_metrics(config, task)

@@ -564,6 +564,10 @@ def peterrec_synthetic(options):
     chosen = ("PeterRec-serial", "FineAll", "FineCLS", "FineLast1", "PeterZero", "NextItNet-target-only")
     runs = [_mode_run(name, mode, ins, SYNTHETIC_TASKS) for name, mode, ins in MODES if name in chosen]
     runs += [
+        _mode_run("PeterRec-serial-mean-readout", "peterrec", "serial", SYNTHETIC_TASKS, readout="mean"),
+        _mode_run("FineAll-mean-readout", "fine_all", "serial", SYNTHETIC_TASKS, readout="mean"),
+    ]
+    runs += [
         Run("BagOfItems-LR", _profile_baseline("lr"), config={"baseline": "lr", "history": "sequence"}),
         Run("Majority", _profile_baseline("majority"), config={"baseline": "majority"}),
     ]
