@@ -1,0 +1,32 @@
+"""The two-tower benchmark suites run end to end in --quick mode (tiny data, one epoch) and report what they claim."""
+
+import json
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quick_two_tower_suites_run_end_to_end(tmp_path):
+    from recbole_meta.benchmark.cli import main
+
+    out = tmp_path / "out"
+    runs = ["TwoTower", "SSL-RFM", "SSL-CFM-noLogQ", "BPR"]
+    assert main(["two_tower", "--quick", "--out", str(out), "--no-progress", "--runs", *runs]) == 0
+    records = [json.loads(line) for line in open(out / "two_tower.jsonl")]
+    assert {r["run"] for r in records} == set(runs) and all(r["status"] == "ok" for r in records)
+    assert all({"recall@10", "tailrecall@10", "tailndcg@10"} <= set(r["metrics"]["all"]) for r in records)
+    report = open(out / "two_tower.md").read()
+    assert "**SSL against the same model without it (paired by seed)**" in report
+
+    assert main(["two_tower_cold", "--quick", "--out", str(out), "--no-progress", "--runs", "TwoTower"]) == 0
+    cold = json.loads(open(out / "two_tower_cold.jsonl").readline())
+    assert cold["config"]["item_cold_split"] == [0.6, 0.2, 0.2]
+    # every test item is cold, hence tail: the tail metrics equal the overall ones
+    assert cold["metrics"]["all"]["tailrecall@10"] == cold["metrics"]["all"]["recall@10"]
+
+    assert (
+        main(["two_tower_speed", "--quick", "--out", str(out), "--no-progress", "--runs", "ssl_batch_256"])
+        == 0
+    )
+    speed = json.loads(open(out / "two_tower_speed.jsonl").readline())["metrics"]["all"]
+    assert speed["step_ms_with_ssl"] > 0 and speed["step_ms_without_ssl"] > 0 and speed["ssl_step_ratio"] > 0
