@@ -89,7 +89,16 @@ def write_outputs(suite, args, out_dir):
     if args.update_readme:
         readme = os.path.abspath(args.update_readme)
         relative = os.path.relpath(image, os.path.dirname(readme)).replace(os.sep, "/") if image else None
-        section = render_report(summary, command, image=relative, compare=args.compare, heading="###")
+        report_path = os.path.join(out_dir, f"{suite.name}.md")
+        section = render_report(
+            summary,
+            command,
+            image=relative,
+            compare=args.compare,
+            heading="###",
+            tables=suite.readme_tables,
+            full_report=os.path.relpath(report_path, os.path.dirname(readme)).replace(os.sep, "/"),
+        )
         changed = update_readme(readme, suite.name, section)
         print(f"{readme}: {'updated' if changed else 'already up to date'}")
     return report, summary

@@ -2,6 +2,7 @@
 evaluation state, resources, and the paired comparison of one run against the best baseline."""
 
 import math
+import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -289,7 +290,7 @@ def _compact(config):
     return json.dumps(_jsonable(config), sort_keys=False, separators=(", ", ": "))
 
 
-def render_report(summary, command, image=None, compare=None, heading="##"):
+def render_report(summary, command, image=None, compare=None, heading="##", tables=True, full_report=None):
     """The whole markdown report of a suite.
 
     Args:
@@ -298,6 +299,8 @@ def render_report(summary, command, image=None, compare=None, heading="##"):
         image (str): path of the plot relative to where the markdown will live (``None``: no image).
         compare (str): run for the paired comparison (default ``Suite.compare``; none if neither).
         heading (str): markdown heading prefix of the report's title.
+        tables (bool): include the per-state tables and the paired comparison.
+        full_report (str): link to the complete report, shown when ``tables`` is False.
     """
     suite = summary.suite
     sub = heading + "#"
@@ -308,7 +311,8 @@ def render_report(summary, command, image=None, compare=None, heading="##"):
         f"Generated from the results file by the harness; regenerate with `{command}`.",
         f"Seeds: {', '.join(map(str, summary.seeds))}; cells are mean ± sample std over seeds"
         + ("; the best mean of each metric column in bold" if suite.mark_best else "")
-        + "; wall time is the whole run (training and evaluation); peak RSS is the process's peak during the "
+        + "; wall time is the whole run (for a model: training and evaluation); peak RSS is the process's peak "
+        "during the "
         "run, and in parentheses its increase over the process's size when the run started.",
     ]
     env = _environment_line(summary)
@@ -327,12 +331,15 @@ def render_report(summary, command, image=None, compare=None, heading="##"):
     if not summary.states:
         lines.append("No results yet.")
         return "\n".join(lines) + "\n"
-    for state in summary.states:
+    if not tables:
+        link = f" in [{os.path.basename(full_report)}]({full_report})" if full_report else ""
+        lines += [f"Per-state tables{link}.", ""]
+    for state in summary.states if tables else ():
         if state != FLAT_STATE or len(summary.states) > 1:
             lines += [f"{sub} State `{state}`", ""]
         lines += [state_table(summary, state), ""]
     compare = compare or suite.compare
-    if compare is not None:
+    if compare is not None and tables:
         lines += [comparison_section(summary, compare, heading=sub), ""]
     if suite.report_hook is not None:
         lines += [suite.report_hook(summary).rstrip(), ""]

@@ -28,7 +28,7 @@ from recbole_meta.benchmark.stats import loglog_slope, mean_std
 from recbole_meta.benchmark.suite import Run, RunResult, Suite, register_suite
 
 SIZES = (10_000, 100_000, 1_000_000)
-QUICK_SIZES = (2_000, 8_000)
+QUICK_SIZES = (1_000, 4_000)
 
 
 @dataclass
@@ -166,7 +166,8 @@ def measure_size(ctx, size):
 
     Two passes because tracemalloc slows the traced code down; each pass starts from the atomic files.
     """
-    _warm_up(os.path.join(ctx.out_dir, "data"))
+    if not ctx.quick:
+        _warm_up(os.path.join(ctx.out_dir, "data"))
     synthetic, generate_seconds = _synthetic(os.path.join(ctx.out_dir, "data"), size, ctx.seed)
     config = _recbole_config(synthetic, ctx.seed)
     timed, loaded = _pipeline(synthetic, config, ctx.seed, trace=False)
@@ -208,8 +209,10 @@ def growth_report(summary):
         "#### Growth with the number of interactions",
         "",
         "Exponent b of cost ~ n^b from a least-squares fit on log-log axes (b = 1 is linear), over all "
-        "sizes and over the two largest; memory is the increase of peak RSS during the stage and the "
-        "tracemalloc peak (Python-level allocations, numpy and pandas included).",
+        "sizes and over the two largest. Memory: `traced_peak_mb` is the tracemalloc peak of the stage "
+        "(its own Python-level allocations, numpy and pandas included; torch tensors are not traced); "
+        "`peak_rss_delta_mb` is how far the process's peak RSS rose during the stage, 0 where the stage "
+        "fitted in memory the process already held (freed by earlier stages), so it is noisy at small sizes.",
         "",
         "| stage | metric | "
         + " | ".join(f"n = {sizes[r]:,}" for r in runs)
@@ -253,7 +256,7 @@ def plot_growth(summary, path):
                 if points:
                     xs, ms, ss = zip(*points)
                     ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=metric)
-                    if metric == metrics[0] and len(xs) > 1:  # linear growth through the largest size
+                    if metric == metrics[-1] and len(xs) > 1:  # linear growth through the largest size
                         ax.plot(xs, [ms[-1] * x / xs[-1] for x in xs], "k:", linewidth=1, label="linear")
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -300,6 +303,7 @@ def scale(options):
         ],
         seeds=(0,),
         mark_best=False,
+        readme_tables=False,
         report_hook=growth_report,
         plot_hook=plot_growth,
     )
