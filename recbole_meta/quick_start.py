@@ -32,6 +32,17 @@ def build_run(config):
     return dataset, (train_data, valid_data, test_data), model, trainer
 
 
+def _result(config, best_valid_score, best_valid_result, test_result):
+    """The dictionary RecBole's quick-start functions return."""
+    return {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
+
+
 def run_recbole_meta(
     model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, argv=None
 ):
@@ -66,11 +77,7 @@ def run_recbole_meta(
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     return {
-        "model": config["model"],
-        "best_valid_score": best_valid_score,
-        "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": best_valid_result,
-        "test_result": test_result,
+        **_result(config, best_valid_score, best_valid_result, test_result),
         "saved_model_file": trainer.saved_model_file if saved else None,
         "trainable_parameters": count_parameters(model_obj),
     }
@@ -91,10 +98,4 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     _, (train_data, valid_data, test_data), _, trainer = build_run(config)
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
     test_result = trainer.evaluate(test_data, load_best_model=saved)
-    return {
-        "model": config["model"],
-        "best_valid_score": best_valid_score,
-        "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": best_valid_result,
-        "test_result": test_result,
-    }
+    return _result(config, best_valid_score, best_valid_result, test_result)
