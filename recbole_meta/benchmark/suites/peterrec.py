@@ -83,19 +83,18 @@ _SUITE_ONLY = (
     "pretrain_stopping_step",
     "timing_repeats",
     "data_path",
+    "data_dir",
     "synthetic",
     "profile_tasks",
 )
 
 
-def _ensure_synthetic(config):
+def _ensure_synthetic(config, data_path):
     """Generate the synthetic dataset of ``config["synthetic"]`` once (seeded: the files are deterministic)."""
     from recbole_meta.benchmark.synthetic import generate_synthetic
 
-    spec = config["synthetic"]
-    folder = os.path.join(config["data_path"], config["dataset"])
-    if not os.path.exists(os.path.join(folder, f"{config['dataset']}.inter")):
-        generate_synthetic(config["data_path"], name=config["dataset"], **spec)
+    if not os.path.exists(os.path.join(data_path, config["dataset"], f"{config['dataset']}.inter")):
+        generate_synthetic(data_path, name=config["dataset"], **config["synthetic"])
 
 
 def _quick_dataset(out_dir):
@@ -108,12 +107,15 @@ def _quick_dataset(out_dir):
 
 
 # ------------------------------------------------------------------------------------------------- plumbing
-def _recbole_config(config, seed, run_dir, **overrides):
+def _recbole_config(config, seed, run_dir, out_dir, **overrides):
+    """A RecBole ``Config`` for PeterRec from a suite config. ``data_dir`` (synthetic data) is relative to the
+    output folder, so that the results file does not depend on where it was written."""
     from recbole_meta.config import Config
 
     settings = {k: v for k, v in config.items() if k not in _SUITE_ONLY}
-    if "synthetic" in config:
-        _ensure_synthetic(config)
+    if "data_dir" in config:
+        settings["data_path"] = os.path.join(out_dir, config["data_dir"])
+        _ensure_synthetic(config, settings["data_path"])
     if "data_path" in config:
         settings["data_path"] = config["data_path"]
     if config["dataset"] != "ml-100k":  # the quick synthetic data: its own field names
@@ -152,7 +154,7 @@ def _backbone_path(out_dir, suite, config, domain):
         "pretrain_learning_rate",
         "pretrain_stopping_step",
         "dataset",
-        "data_path",
+        "synthetic",
     )
     key = {k: config.get(k) for k in (*BACKBONE, *pretraining)}
     key.update(domain=domain, target_domain=config["target_domain"] if domain == "source" else None)
@@ -177,6 +179,7 @@ def _prepare(suite, domain):
                 config,
                 seed=0,
                 run_dir=work,
+                out_dir=out_dir,
                 stage="pretrain",
                 pretrain_domain=domain,
                 epochs=config["pretrain_epochs"],
@@ -225,6 +228,7 @@ def _finetune(ctx, task, mode, insertion, readout="last"):
         ctx.config,
         ctx.seed,
         ctx.run_dir,
+        ctx.out_dir,
         stage="finetune",
         downstream_task=task,
         finetune_mode=mode,
@@ -286,7 +290,9 @@ def _mode_run(name, mode, insertion, tasks, readout="last"):
 def _task(ctx, task):
     from recbole_meta.data.sequence_tasks import build_task
 
-    config = _recbole_config(ctx.config, ctx.seed, ctx.run_dir, stage="finetune", downstream_task=task)
+    config = _recbole_config(
+        ctx.config, ctx.seed, ctx.run_dir, ctx.out_dir, stage="finetune", downstream_task=task
+    )
     domain = "source" if task == "transfer" else "all"
     return config, build_task(config, ctx.data["dataset"], domain=domain)
 
@@ -353,6 +359,7 @@ def _step_time(task):
                 ctx.config,
                 ctx.seed,
                 ctx.run_dir,
+                ctx.out_dir,
                 stage="finetune",
                 downstream_task=task,
                 finetune_mode=mode,
@@ -545,11 +552,10 @@ SYNTHETIC_TASKS = ("gender", "age")
 @register_suite("peterrec_synthetic")
 def peterrec_synthetic(options):
     """PeterRec where unlabelled behaviour is plentiful and labels are scarce (synthetic, planted traits)."""
-    data_path = os.path.abspath(os.path.join(options.out_dir, "data"))
     config = {
         **SHARED,
         "dataset": "peterrec_synthetic_300k",
-        "data_path": data_path,
+        "data_dir": "data",
         "synthetic": {"n_interactions": 300_000, "n_users": 6_000, "n_items": 1_500, "seed": 0},
         "profile_tasks": list(SYNTHETIC_TASKS),
         "profile_split": [0.1, 0.1, 0.8],
