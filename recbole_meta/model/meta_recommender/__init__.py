@@ -1,7 +1,18 @@
-"""Episodic cold-start recommenders (MeLU, the mean baselines) on the MetaRecommender base class."""
+"""Episodic cold-start recommenders (MeLU, MatchingNet, ProtoRec, mean baselines) on MetaRecommender."""
 
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
+from recbole_meta.model.meta_recommender.matching_net import MatchingNet
 from recbole_meta.model.meta_recommender.mean_baselines import GlobalMean, ItemMean, UserItemBias, UserMean
 from recbole_meta.model.meta_recommender.melu import MeLU
+from recbole_meta.model.meta_recommender.proto_rec import ProtoRec
 
-__all__ = ["MetaRecommender", "MeLU", "GlobalMean", "ItemMean", "UserMean", "UserItemBias"]
+__all__ = [
+    "MetaRecommender",
+    "MeLU",
+    "GlobalMean",
+    "ItemMean",
+    "UserMean",
+    "UserItemBias",
+    "MatchingNet",
+    "ProtoRec",
+]
