@@ -5,12 +5,14 @@ import math
 
 import pytest
 import torch
+import yaml
 
 from recbole_meta import run_recbole_meta
 from recbole_meta.data.cold_start_split import STATES
 from recbole_meta.model.meta_recommender.matching_net import masked_attention
 from recbole_meta.model.meta_recommender.proto_rec import prototype_logit, prototypes
 from tests.cold_start_helpers import build, cold_config, planted_dataset, single_thread  # noqa: F401
+from tests.conftest import REPO_ROOT, run_python
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -123,6 +125,44 @@ def test_single_item_and_all_equal_supports(built, name, n_support, rating):
                 model.gate[-1].bias.copy_(saved)
 
 
+def test_residual_attention_corrects_the_baseline(built):
+    from recbole_meta.config import Config
+    from recbole_meta.model.meta_recommender import MatchingNet
+
+    dataset, _, model, _ = built["MatchingNet"]
+    config = Config("MatchingNet", "tiny", config_dict=cold_config(attend_to="residual", **SMALL), argv=[])
+    residual = MatchingNet(config, dataset)
+    residual.load_state_dict(model.state_dict())
+    user, items, ratings, mask, target = _task(model, n_support=5)
+    attention, attended, gate, baseline = residual.parts(user, items, ratings, mask, target)
+    support_baseline = residual.bias(items, ratings, mask, items)
+    torch.testing.assert_close(attended, attention @ (ratings - support_baseline))
+    torch.testing.assert_close(residual(user, items, ratings, mask, target), baseline + gate * attended)
+    # an item exactly like the support's only item: full attention, its residual is passed on (gate open)
+    one = mask.clone()
+    one[1:] = 0
+    with torch.no_grad():
+        residual.gate[-1].bias.fill_(50.0)
+        out = residual(user, items, ratings, one, items[:1])
+    base = residual.bias(items, ratings, one, items[:1])
+    torch.testing.assert_close(out, base + ratings[0] - base)
+
+
+def test_item_bias_enters_the_prototype_score(built):
+    from recbole_meta.config import Config
+    from recbole_meta.model.meta_recommender import ProtoRec
+
+    dataset, _, model, _ = built["ProtoRec"]
+    config = Config("ProtoRec", "tiny", config_dict=cold_config(use_item_bias=True, **SMALL), argv=[])
+    with_bias = ProtoRec(config, dataset)
+    with_bias.load_state_dict(model.state_dict(), strict=False)
+    user, items, ratings, mask, target = _task(model, n_support=5)
+    difference = with_bias.score(user, items, ratings, mask, target) - model.score(
+        user, items, ratings, mask, target
+    )
+    torch.testing.assert_close(difference, with_bias.bias.item_bias[target])
+
+
 def test_new_items_are_embedded_from_their_features(built):
     dataset, _, model, _ = built["MatchingNet"]
     split = model.split
@@ -170,5 +210,32 @@ def test_matching_net_end_to_end_maps_each_state_to_its_metrics():
 def test_bad_options_are_named():
     with pytest.raises(ValueError, match="like_threshold"):
         build("ProtoRec", "tiny", like_threshold=9, **SMALL)
+    with pytest.raises(ValueError, match="attend_to"):
+        build("MatchingNet", "tiny", attend_to="ratings", **SMALL)
     with pytest.raises(ValueError, match="temperature"):
         build("MatchingNet", "tiny", temperature=0, **SMALL)
+
+
+def test_cli_runs_matching_net_and_prints_the_states(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cold_config(epochs=1, **SMALL)))
+    done = run_python(
+        f"{REPO_ROOT}/run_recbole_meta.py", "--model=MatchingNet", "--dataset=tiny", f"--config_files={path}"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    header = lines.index("test result:")
+    assert [line.split()[0] for line in lines[header + 2 : header + 6]] == list(STATES)
+
+
+def test_metric_suites_run_in_quick_mode(tmp_path):
+    from recbole_meta.benchmark.cli import main
+
+    out = tmp_path / "bench"
+    assert main(["cold_start_metric", "--quick", "--out", str(out), "--no-progress"]) == 0
+    report = (out / "cold_start_metric.md").read_text()
+    for run in ("| UserItemBias |", "| MeLU-5 |", "| MatchingNet |", "| ProtoRec |"):
+        assert run in report
+    assert main(["cold_start_metric_speed", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert "matchingnet_over_melu5_train_cost" in (out / "cold_start_metric_speed.md").read_text()

@@ -21,7 +21,9 @@ prediction blends it with the baseline predictor b_uq = mu + b_q + b_u of
     y(q) = g(q) y_att(q) + (1 - g(q)) b_uq,
 
 so the model trusts the neighbours when the query resembles them and falls back to the bias model otherwise
-(and always for an empty support). Trained episodically by :class:`~recbole_meta.trainer.meta_trainer.MetaTrainer`
+(and always for an empty support). With ``attend_to: residual`` the attention averages the support residuals
+r_j - b_uj instead (the neighbourhood model over baseline residuals of Koren, TKDD 2010, Section 3) and
+y(q) = b_uq + g(q) sum_j a(q, j) (r_j - b_uj). Trained episodically by :class:`~recbole_meta.trainer.meta_trainer.MetaTrainer`
 with ``local_update_steps: 0``: the loss of the query given the support.
 """
 
@@ -97,13 +99,22 @@ class MatchingNet(MetaRecommender):
             nn.Linear(self.embed.output_size + 4, gate_hidden), nn.ReLU(), nn.Linear(gate_hidden, 1)
         )
         self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
+        self.attend_to = config["attend_to"]
+        if self.attend_to not in ("rating", "residual"):
+            raise ValueError(f"attend_to must be 'rating' or 'residual', got {self.attend_to!r}")
 
     def parts(self, user, support_item, support_rating, support_mask, target_item):
-        """(attention ``[T, S]``, attended ratings ``[T]``, gate ``[T]``, baseline ``[T]``) of one task."""
+        """(attention ``[T, S]``, attended values ``[T]``, gate ``[T]``, baseline ``[T]``) of one task.
+
+        The attended values are ratings (``attend_to: rating``) or residuals r_j - b_uj (``residual``).
+        """
         query = self.embed(user, target_item)
         support = self.embed(user, support_item)
         attention, cosine = masked_attention(query, support, support_mask, self.temperature)
-        attended = attention @ support_rating
+        values = support_rating
+        if self.attend_to == "residual":
+            values = support_rating - self.bias(support_item, support_rating, support_mask, support_item)
+        attended = attention @ values
         count = support_mask.sum()
         nearest = torch.where(support_mask > 0, cosine, torch.full_like(cosine, -1.0)).amax(dim=-1)
         stats = torch.stack(
@@ -126,4 +137,6 @@ class MatchingNet(MetaRecommender):
         _, attended, gate, baseline = self.parts(
             user, support_item, support_rating, support_mask, target_item
         )
+        if self.attend_to == "residual":
+            return baseline + gate * attended
         return gate * attended + (1.0 - gate) * baseline

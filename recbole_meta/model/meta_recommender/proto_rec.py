@@ -12,7 +12,8 @@ disliked. With the embedding f(u, i) of :class:`~recbole_meta.model.meta_recomme
   class the support lacks (a single item, all ratings equal) uses a learned default prototype instead;
 * score s(q) = alpha (||f(u, q) - c_-||^2 - ||f(u, q) - c_+||^2) + beta, the logit of the softmax over the
   negative squared Euclidean distances to the two prototypes (Eq. 2), with a learned scale alpha > 0 and
-  bias beta;
+  bias beta; with ``use_item_bias`` (not in the paper) plus w b_q, the shrunk training item bias of
+  :mod:`~recbole_meta.model.meta_recommender.bias` (0 for a new item), weighted by a learned w;
 * prediction y(q) = r_low + (r_high - r_low) sigmoid(s(q)) on the rating range, so that the trainer's squared
   error and the value metrics apply; with ratings in [0, 1] (implicit feedback) it is the like probability and
   the loss is its Brier score. Ranking metrics (graded NDCG within the query) order items by s(q).
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
+from recbole_meta.model.meta_recommender.bias import BiasTerms
 from recbole_meta.model.meta_recommender.matching_net import TaskEmbedding
 from recbole_meta.utils import register_model
 
@@ -65,6 +67,10 @@ class ProtoRec(MetaRecommender):
         self.default_disliked = nn.Parameter(torch.randn(size) * 0.1)
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.shift = nn.Parameter(torch.zeros(()))
+        self.use_item_bias = bool(config["use_item_bias"])
+        if self.use_item_bias:
+            self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
+            self.item_bias_weight = nn.Parameter(torch.ones(()))
 
     def score(self, user, support_item, support_rating, support_mask, target_item):
         """The logit s(q) ``[T]`` of liking each target item (the ranking score)."""
@@ -73,7 +79,10 @@ class ProtoRec(MetaRecommender):
         liked = (support_rating >= self.like_threshold).to(support_mask.dtype) * support_mask
         c_liked = prototypes(support, liked, self.default_liked)
         c_disliked = prototypes(support, support_mask - liked, self.default_disliked)
-        return prototype_logit(query, c_liked, c_disliked, F.softplus(self.log_scale), self.shift)
+        logit = prototype_logit(query, c_liked, c_disliked, F.softplus(self.log_scale), self.shift)
+        if self.use_item_bias:
+            logit = logit + self.item_bias_weight * self.bias.item_bias[target_item]
+        return logit
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
         logit = self.score(user, support_item, support_rating, support_mask, target_item)
