@@ -5,12 +5,14 @@
   MeLU's four states. Every run builds the same split for a seed and is evaluated by the same code: the simple
   baselines (global mean, item mean, user support mean, user mean + shrunk item bias), MeLU-1 and MeLU-5,
   plain MAML (every parameter adapted), the same network trained without meta-learning and fine-tuned on the
-  support at test time, and two levers: MeLU-5 predicting the residual over the bias model, and MeLU-5 on
-  fixed episodes (support/query drawn once instead of every epoch). MAE, RMSE, graded NDCG@1/@3.
+  support at test time, and three levers: MeLU-5 predicting the residual over the bias model, MeLU-5 on
+  fixed episodes (support/query drawn once instead of every epoch), MeLU-5 with the item id as a feature, and
+  MeLU-5 on meta-batches bucketed by support length (the speed lever: does it cost accuracy?).
+  MAE, RMSE, graded NDCG@1/@3.
 * ``cold_start_speed`` -- one run: MAML meta-training throughput (tasks per second, forward + meta-gradient,
   MeLU-5, second order) with the whole meta-batch vectorised (vmap over padded tasks) against the per-task
   loop, the same model and tasks, interleaved (:func:`recbole_meta.benchmark.compare_timing`); the same with
-  tasks bucketed by support length; and the cost of a meta-training step against a plain supervised step of
+  the tasks' meta-batches bucketed by support length, against the loop and against plain vmap; and the cost of a meta-training step against a plain supervised step of
   the same network on the same ratings.
 
 Run each seed separately on a busy 2-core machine (each invocation stays under about 10 minutes)::
@@ -55,6 +57,10 @@ VARIANTS = [
     # levers (shared/DESIGN.md): residual over the bias model; fixed episodes instead of resampling
     ("MeLU-5-residual", {"predict_residual": True}),
     ("MeLU-5-fixed-episodes", {"resample_episodes": False}),
+    # lever: the item's identity as a feature (new items map to the padding embedding)
+    ("MeLU-5-item-id", {"item_features": ["item_id", "release_year", "class"]}),
+    # speed lever: meta-batches of tasks with similar support lengths (less padding); does it cost accuracy?
+    ("MeLU-5-bucketed", {"bucket_by_length": True}),
 ]
 BASELINES = ["GlobalMean", "ItemMean", "UserMean", "UserItemBias"]
 
@@ -137,6 +143,9 @@ def _meta_training_speed(ctx):
     vmap_vs_loop = compare_timing(
         epoch(vectorised.meta_loss, batches), epoch(loop.meta_loss, batches), repeats=repeats, warmup=1
     )
+    bucketed_vs_loop = compare_timing(
+        epoch(vectorised.meta_loss, bucketed), epoch(loop.meta_loss, batches), repeats=repeats, warmup=1
+    )
     bucket_vs_plain = compare_timing(
         epoch(vectorised.meta_loss, bucketed), epoch(vectorised.meta_loss, batches), repeats=repeats, warmup=1
     )
@@ -154,7 +163,8 @@ def _meta_training_speed(ctx):
             "vectorised_tasks_per_second": n_tasks / vmap_vs_loop.median_a,
             "loop_tasks_per_second": n_tasks / vmap_vs_loop.median_b,
             "vectorised_speedup": vmap_vs_loop.median_b / vmap_vs_loop.median_a,
-            "bucketed_tasks_per_second": n_tasks / bucket_vs_plain.median_a,
+            "bucketed_tasks_per_second": n_tasks / bucketed_vs_loop.median_a,
+            "bucketed_speedup_over_loop": bucketed_vs_loop.median_b / bucketed_vs_loop.median_a,
             "bucketing_speedup": bucket_vs_plain.median_b / bucket_vs_plain.median_a,
             "meta_step_ms": 1e3 * meta_vs_supervised.median_a / len(batches),
             "supervised_step_ms": 1e3 * meta_vs_supervised.median_b / len(batches),
@@ -167,6 +177,7 @@ def _meta_training_speed(ctx):
             "support_padding_waste": 1 - real / padded,
             "support_padding_waste_bucketed": 1 - real / padded_bucketed,
             "vmap_vs_loop": vmap_vs_loop.describe("vectorised", "loop"),
+            "bucketed_vs_loop": bucketed_vs_loop.describe("bucketed", "loop"),
             "bucketed_vs_plain": bucket_vs_plain.describe("bucketed", "plain"),
             "meta_vs_supervised": meta_vs_supervised.describe("meta", "supervised"),
             "torch_threads": torch.get_num_threads(),

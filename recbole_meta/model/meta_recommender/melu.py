@@ -71,6 +71,10 @@ class MeLU(MetaRecommender):
         self.predict_residual = bool(config["predict_residual"])
         if self.predict_residual:
             self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
+        elif config["init_output_bias"]:
+            # start from the global-mean predictor rather than from 0 on a 1-5 scale
+            _, _, ratings = self.split.train_interactions()
+            nn.init.constant_(self.output.bias, float(ratings.mean()))
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
         user_embedding = self.user_encoder(user)
