@@ -20,9 +20,9 @@ import os
 import numpy as np
 import torch
 from recbole.trainer import Trainer
-from recbole.utils import EvaluatorType, set_color
+from recbole.utils import EvaluatorType
 
-from recbole_meta.checkpoint import config_to_plain, load_checkpoint, save_checkpoint
+from recbole_meta.checkpoint import load_checkpoint
 from recbole_meta.data.sequence_tasks import CANDIDATES_FIELD
 from recbole_meta.trainer.safe_checkpoint import SafeCheckpointMixin
 from recbole_meta.utils import register_trainer
@@ -42,20 +42,13 @@ class PeterRecTrainer(SafeCheckpointMixin, Trainer):
         kwargs.setdefault("params", [p for p in self.model.parameters() if p.requires_grad])
         return super()._build_optimizer(**kwargs)
 
-    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
-            return
-        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        save_checkpoint(
-            saved_model_file,
-            config=config_to_plain(self.config),
-            epoch=epoch,
-            best_valid_score=float(self.best_valid_score),
-            **self.model.checkpoint_content(),
+    def checkpoint_content(self):
+        return self.model.checkpoint_content()
+
+    def checkpoint_label(self):
+        return "Saving " + (
+            "backbone" if self.model.stage == "pretrain" else f"{self.model.mode} task checkpoint"
         )
-        if verbose:
-            what = "backbone" if self.model.stage == "pretrain" else f"{self.model.mode} task checkpoint"
-            self.logger.info(set_color(f"Saving {what}", "blue") + f": {saved_model_file}")
 
     def load_model_weights(self, checkpoint_file):
         checkpoint = load_checkpoint(checkpoint_file, map_location=self.device)

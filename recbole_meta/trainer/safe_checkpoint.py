@@ -34,14 +34,24 @@ class SafeCheckpointMixin:
             saved_model_file,
             config=config_to_plain(self.config),
             epoch=epoch,
-            cur_step=self.cur_step,
             best_valid_score=float(self.best_valid_score),
-            state_dict=self.model.state_dict(),
-            other_parameter=self.model.other_parameter(),
-            optimizer=self.optimizer.state_dict(),
+            **self.checkpoint_content(),
         )
         if verbose:
-            self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
+            self.logger.info(set_color(self.checkpoint_label(), "blue") + f": {saved_model_file}")
+
+    def checkpoint_content(self):
+        """What a checkpoint holds besides config, epoch and best score (override to store less)."""
+        return {
+            "cur_step": self.cur_step,
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def checkpoint_label(self):
+        """The log line's wording when a checkpoint is saved."""
+        return "Saving current"
 
     def load_model_weights(self, checkpoint_file):
         """Load model parameters (and ``other_parameter``) from a weights-only checkpoint."""
