@@ -228,3 +228,29 @@ def test_new_item_ids_and_unseen_tokens_get_the_padding_embedding():
     assert (encoder(new_items)[:, :4] == 0).all()  # the item-id part of the embedding
     with pytest.raises(ValueError, match="item_features: field 'director' is not loaded from .*tiny.item"):
         build("MeLU", "tiny", item_features=["director"])
+
+
+def test_feature_encoder_embeds_token_sequence_and_float_fields(tmp_path):
+    from recbole_meta.model.feature_encoder import FeatureEncoder
+
+    rows = [(f"u{u}", f"i{i}", 1 + (u + i) % 5, u * 100 + i) for u in range(30) for i in range(20)]
+    users = [(f"u{u}", f"{0.5 * u:.1f}", "a b" if u % 2 else "c") for u in range(30)]
+    root = write_atomic(
+        str(tmp_path / "data"),
+        "feat",
+        (["user_id:token", "score:float", "tags:token_seq"], users),
+        (["item_id:token", "release_year:token"], [(f"i{i}", str(1990 + i % 10)) for i in range(20)]),
+        (["user_id:token", "item_id:token", "rating:float", "timestamp:float"], rows),
+    )
+    dataset, *_ = build("UserItemBias", "feat", data_path=root, new_item_rule=None, eval_states=["warm"])
+    encoder = FeatureEncoder(dataset, "user", ["score", "tags"], 3, mask_unseen_tokens=False)
+    user = torch.as_tensor(dataset.token2id("user_id", ["u3", "u4"]))
+    out = encoder(user)
+    assert out.shape == (2, 6)
+    linear = encoder.embeddings["score"]
+    expected = torch.tensor([[1.5], [2.0]]) * linear.weight.T + linear.bias
+    torch.testing.assert_close(out[:, :3], expected)
+    tags = encoder.embeddings["tags"].weight
+    a, b, c = (int(dataset.token2id("tags", t)) for t in ("a", "b", "c"))
+    torch.testing.assert_close(out[0, 3:], (tags[a] + tags[b]) / 2)
+    torch.testing.assert_close(out[1, 3:], tags[c])
