@@ -6,19 +6,21 @@ are likely to know it. For every item with training ratings, with g_ui the gradi
 (u, i, r_ui) with respect to the personalised parameters (``local_update_params``) at the meta-learned
 parameters (the user's training ratings as the support):
 
-* gradient score, ``gradient='norm'`` (the paper): the mean of ||g_ui|| over the item's training raters;
-* gradient score, ``gradient='spread'`` (default): the root-mean-square distance of the g_ui from their mean
-  over the item's raters, sqrt(mean ||g_ui||^2 - ||mean g_ui||^2);
+* gradient score, ``gradient='norm'`` (default, the paper): the mean of ||g_ui|| over the item's raters;
+* gradient score, ``gradient='spread'``: the root-mean-square distance of the g_ui from their mean over the
+  item's raters, sqrt(mean ||g_ui||^2 - ||mean g_ui||^2);
 * popularity score: the number of training ratings of the item;
 
-each min-max normalised to [0, 1]; the score is their product; the top ``k`` items are returned.
+each min-max normalised to [0, 1] (the gradient score over the ``pool`` most-rated items, which are the only
+ones scored); the score is their product; the top ``k`` items are returned.
 
-Why the default differs from the paper: with a local learning rate large enough to matter (ours 0.01-0.2; the
-paper's code used 5e-6), MAML leaves a constant to the local update: the meta-learned parameters predict
-about 0.2 for every rating and the first local step lifts it. Every g_ui is then dominated by that shared
-offset and the mean norm ranks items by rating level, not by how they split users; on planted data
-(``tests/test_evidence.py``) it missed the decisive items, while the spread, which removes what all raters of
-an item share, ranked every decisive item first.
+Why the spread exists: the mean norm measures how wrong the meta-learned model is on an item's ratings, which
+is how much they split users only when that model predicts about the right level. MAML may leave a constant
+to the local update instead (with ``init_output_bias: False`` the meta-learned MeLU predicted about 0.2 for
+every rating on planted data and the first local step lifted it); every g_ui is then dominated by the shared
+offset and the mean norm ranks items by rating level: it missed the planted decisive items, while the spread,
+which removes what all raters of an item share, ranked them first (``tests/test_evidence.py``). With MeLU's
+default output-bias initialisation both found them.
 
 Command line: ``python run_recbole_meta.py --model=MeLU --evidence_candidates=20`` (after training), or
 :func:`evidence_candidates_for_run` for a saved checkpoint.
@@ -36,11 +38,12 @@ DEFAULT_PERSONALISED = ["decision.*", "output.*"]
 TITLE_FIELDS = ("movie_title", "title", "name")
 
 
-def _item_gradient_statistics(model, split, personalised, batch_size):
-    """Per item: number of training ratings, mean gradient norm, and RMS spread of the gradients around their mean.
+def _item_gradient_statistics(model, split, personalised, batch_size, pool_items):
+    """Per item of ``pool_items``: mean gradient norm, and RMS spread of the gradients around their mean.
 
     The gradient of a rating is that of its squared error with respect to the personalised parameters, at the
-    meta-learned parameters, with the user's training ratings as the support.
+    meta-learned parameters, with the user's training ratings as the support. Memory: one float64 vector of the
+    personalised parameters' size per pool item.
     """
     names = select_parameters(model, personalised)
     params = dict(model.named_parameters())
@@ -63,10 +66,12 @@ def _item_gradient_statistics(model, split, personalised, batch_size):
     tasks = [Task(u, split.train_rows[int(u)], split.train_rows[int(u)]) for u in split.train_users]
     n_params = sum(p.numel() for p in adapted.values())
     dtype = torch.float64
-    count = torch.zeros(split.n_items, dtype=dtype)
-    norm_sum = torch.zeros(split.n_items, dtype=dtype)
-    square_sum = torch.zeros(split.n_items, dtype=dtype)
-    vector_sum = torch.zeros(split.n_items, n_params, dtype=dtype)
+    slot = torch.full((split.n_items,), -1, dtype=torch.long)
+    slot[torch.as_tensor(pool_items)] = torch.arange(len(pool_items))
+    count = torch.zeros(len(pool_items), dtype=dtype)
+    norm_sum = torch.zeros(len(pool_items), dtype=dtype)
+    square_sum = torch.zeros(len(pool_items), dtype=dtype)
+    vector_sum = torch.zeros(len(pool_items), n_params, dtype=dtype)
     device = next(model.parameters()).device
     model.eval()
     for start in range(0, len(tasks), batch_size):
@@ -82,18 +87,17 @@ def _item_gradient_statistics(model, split, personalised, batch_size):
             batch["query_rating"],
         )
         mask = batch["query_mask"] > 0
-        items = batch["query_item"][mask].cpu()
-        g = gradients[mask].detach().to(dtype).cpu()
+        items = slot[batch["query_item"][mask].cpu()]
+        g = gradients[mask].detach().to(dtype).cpu()[items >= 0]
+        items = items[items >= 0]
         squares = (g**2).sum(1)
         count.index_add_(0, items, torch.ones_like(squares))
         norm_sum.index_add_(0, items, squares.sqrt())
         square_sum.index_add_(0, items, squares)
         vector_sum.index_add_(0, items, g)
-    rated = count > 0
-    n = count[rated]
-    mean_norm = norm_sum[rated] / n
-    spread = (square_sum[rated] / n - (vector_sum[rated] / n[:, None]).pow(2).sum(1)).clamp(min=0).sqrt()
-    return rated.nonzero().squeeze(1).numpy(), n.numpy(), mean_norm.numpy(), spread.numpy()
+    mean_norm = norm_sum / count
+    spread = (square_sum / count - (vector_sum / count[:, None]).pow(2).sum(1)).clamp(min=0).sqrt()
+    return mean_norm.numpy(), spread.numpy()
 
 
 def _min_max(values):
@@ -114,7 +118,7 @@ def _titles(dataset, item_ids, title_field):
 
 
 def select_evidence_candidates(
-    model, dataset, k=20, personalised=None, gradient="spread", title_field=None, batch_size=32
+    model, dataset, k=20, personalised=None, gradient="norm", pool=1000, title_field=None, batch_size=32
 ):
     """MeLU's evidence candidates (see the module docstring), best first.
 
@@ -124,8 +128,11 @@ def select_evidence_candidates(
         k (int): how many items to return.
         personalised (list of str): patterns of the personalised parameters (MeLU's decision and output layers
             by default).
-        gradient (str): ``'spread'`` (default) or ``'norm'`` (the paper's mean gradient norm); see the module
+        gradient (str): ``'norm'`` (default; the paper's mean gradient norm) or ``'spread'``; see the module
             docstring.
+        pool (int): gradient scores are computed for the ``pool`` most-rated training items only (the others'
+            popularity score is lower, and each pool item costs one vector of the personalised parameters'
+            size); popularity is normalised over every rated item.
         title_field (str): item field naming the items (default: the first of movie_title / title / name loaded).
 
     Returns:
@@ -141,11 +148,18 @@ def select_evidence_candidates(
         raise ValueError(
             "the dataset carries no cold-start split (build it with recbole_meta's data_preparation)"
         )
-    items, counts, mean_norm, spread = _item_gradient_statistics(
-        model, split, personalised or DEFAULT_PERSONALISED, batch_size
+    if not isinstance(pool, int) or pool < k:
+        raise ValueError(f"pool must be an integer >= k ({k}), got {pool!r}")
+    _, train_items, _ = split.train_interactions()
+    all_counts = np.bincount(train_items, minlength=split.n_items).astype(np.float64)
+    rated = np.flatnonzero(all_counts > 0)
+    popularity_all = _min_max(all_counts[rated])
+    order = np.argsort(-all_counts[rated], kind="stable")[:pool]
+    items, counts, popularity_score = rated[order], all_counts[rated][order], popularity_all[order]
+    mean_norm, spread = _item_gradient_statistics(
+        model, split, personalised or DEFAULT_PERSONALISED, batch_size, items
     )
     gradient_score = _min_max(spread if gradient == "spread" else mean_norm)
-    popularity_score = _min_max(counts)
     score = gradient_score * popularity_score
     top = np.argsort(-score, kind="stable")[:k]
     ids = items[top]
