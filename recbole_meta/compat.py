@@ -21,8 +21,10 @@ import scipy.sparse as sp
 _APPLIED = False
 
 # numpy 2 removed these aliases. RecBole's ``Config.compatibility_settings`` reads ``np.float_``,
-# ``np.complex_`` and ``np.unicode_`` on every construction and fails with AttributeError without them.
+# ``np.complex_`` and ``np.unicode_`` on every construction and fails with AttributeError without them;
+# its ``NDCG`` metric builds its rank arrays with ``dtype=np.float`` (float64 then).
 _NUMPY_ALIASES = {
+    "float": "float64",
     "float_": "float64",
     "complex_": "complex128",
     "unicode_": "str_",

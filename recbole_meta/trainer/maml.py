@@ -188,3 +188,16 @@ class MAML:
         """Predicted query ratings ``[B, Q]`` after adapting to each task's support (ignore padded positions)."""
         tensors = self._tensors(batch)
         return self._map(self._task_prediction, tensors[:5], tensors[3], tensors[6])
+
+    def predict_query_and_items(self, batch, items):
+        """Query predictions ``[B, Q]`` and scores ``[B, C]`` of candidate ``items`` ``[C]``, one adaptation per task.
+
+        The candidates are put before each task's query in one target list, so that the adapted parameters of
+        a task score both at once (vectorised over the candidates, and over the tasks with vmap).
+        """
+        user, s_item, s_rating, s_mask, q_item, _, q_mask = self._tensors(batch)
+        size, count = q_item.shape[0], items.shape[0]
+        targets = torch.cat([items.expand(size, count), q_item], dim=1)
+        t_mask = torch.cat([q_mask.new_ones(size, count), q_mask], dim=1)
+        out = self._map(self._task_prediction, (user, s_item, s_rating, s_mask, targets), s_mask, t_mask)
+        return out[:, count:], out[:, :count]

@@ -15,7 +15,10 @@ Changed:
 * a model without trainable parameters (the mean baselines) is evaluated without a training loop;
 * ``meta_num_threads`` (default 1) sets torch's intra-op threads while fitting and evaluating, restored after: a
   meta-batch is many small ops, and on the 2-core machines here one thread ran an ml-100k MeLU epoch in 2-3 s
-  against 20-26 s with two (other processes sharing the cores); ``~`` leaves torch's setting alone.
+  against 20-26 s with two (other processes sharing the cores); ``~`` leaves torch's setting alone;
+* ``full_ranking_topk: [K, ...]`` (default ``~``, off) also ranks every candidate item of each state for each
+  user with the same adapted parameters and adds ``full_recall@K`` / ``full_ndcg@K`` / ``full_hit@K``
+  (:mod:`~recbole_meta.evaluator.full_ranking`).
 """
 
 import contextlib
@@ -28,6 +31,7 @@ from recbole.utils import calculate_valid_score, set_color
 from tqdm import tqdm
 
 from recbole_meta.data.episodes import QUERY_MASK, QUERY_RATING, StateLoaders
+from recbole_meta.evaluator.full_ranking import FullRanking, check_topk
 from recbole_meta.trainer.maml import MAML
 from recbole_meta.utils import PluginModelType, register_trainer
 
@@ -70,6 +74,18 @@ class MetaTrainer(Trainer):
         self.num_threads = config["meta_num_threads"]
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             raise ValueError(f"meta_num_threads must be a positive integer or ~, got {self.num_threads!r}")
+        self.full_ranking_topk = check_topk(config["full_ranking_topk"])
+        self.full_ranking_threshold = config["full_ranking_threshold"]
+        if self.full_ranking_threshold is None:
+            self.full_ranking_threshold = config["like_threshold"]
+        if self.full_ranking_topk and (
+            isinstance(self.full_ranking_threshold, bool)
+            or not isinstance(self.full_ranking_threshold, (int, float))
+        ):
+            raise ValueError(
+                "full_ranking_topk is set: full_ranking_threshold (a query rating >= it is a positive) must be "
+                f"a number, or ~ with like_threshold set; got {self.full_ranking_threshold!r}"
+            )
 
     @contextlib.contextmanager
     def _threads(self):
@@ -138,8 +154,12 @@ class MetaTrainer(Trainer):
                 )
             return self._evaluate_loader(eval_data, show_progress)
 
-    def predict_tasks(self, loader, show_progress=False):
-        """Adapted query predictions of every task of ``loader``: (scores, ratings, task index), flat tensors."""
+    def predict_tasks(self, loader, show_progress=False, full_ranking=None):
+        """Adapted query predictions of every task of ``loader``: (scores, ratings, task index), flat tensors.
+
+        With a :class:`~recbole_meta.evaluator.full_ranking.FullRanking`, the same adapted parameters also score
+        its candidate items, and it collects the top-K hits.
+        """
         self.model.eval()
         iterator = (
             tqdm(loader, total=len(loader), ncols=100, desc=set_color(f"Evaluate {loader.name:<9}", "pink"))
@@ -150,7 +170,11 @@ class MetaTrainer(Trainer):
         offset = 0
         for batch in iterator:
             batch = batch.to(self.device)
-            prediction = self.maml.predict_query(batch)
+            if full_ranking is None:
+                prediction = self.maml.predict_query(batch)
+            else:
+                prediction, item_scores = self.maml.predict_query_and_items(batch, full_ranking.items)
+                full_ranking.collect(batch, item_scores)
             if self.clip_predictions:
                 prediction = prediction.clamp(*self.rating_range)
             mask = batch[QUERY_MASK] > 0
@@ -164,9 +188,22 @@ class MetaTrainer(Trainer):
         return torch.cat(scores), torch.cat(labels), torch.cat(tasks)
 
     def _evaluate_loader(self, loader, show_progress=False):
-        scores, labels, tasks = self.predict_tasks(loader, show_progress)
+        ranking = None
+        if self.full_ranking_topk:
+            ranking = FullRanking(
+                self.model.split,
+                loader.name,
+                self.full_ranking_topk,
+                self.full_ranking_threshold,
+                self.config["metric_decimal_place"],
+                self.device,
+            )
+        scores, labels, tasks = self.predict_tasks(loader, show_progress, ranking)
         struct = DataStruct()
         struct.set("rec.score", scores)
         struct.set("data.label", labels)
         struct.set("data.task_index", tasks)
-        return self.evaluator.evaluate(struct)
+        result = self.evaluator.evaluate(struct)
+        if ranking is not None:
+            result.update(ranking.result())
+        return result
