@@ -211,6 +211,7 @@ class PeterRec(SequentialRecommender):
             return self.head(user)
         if self.stage == "finetune":
             return self.head.candidate_scores(user, interaction["candidates"])
+        # RecBole's protocol: NotImplementedError tells its Trainer to use the other scoring method.
         raise NotImplementedError("pre-training is evaluated by full ranking (full_sort_predict)")
 
     def full_sort_predict(self, interaction):
@@ -220,6 +221,7 @@ class PeterRec(SequentialRecommender):
             scores[:, self.backbone.mask_token] = float("-inf")
             return scores
         if self.task.kind != "transfer":
+            # RecBole's Trainer catches NotImplementedError here and falls back to predict().
             raise NotImplementedError("profile prediction is scored by predict (class logits)")
         return self.head(self.forward(item_seq, item_seq_len))
 
