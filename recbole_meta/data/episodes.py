@@ -32,6 +32,11 @@ from recbole.data.interaction import Interaction
 
 SUPPORT_ITEM, SUPPORT_RATING, SUPPORT_MASK = "support_item", "support_rating", "support_mask"
 QUERY_ITEM, QUERY_RATING, QUERY_MASK = "query_item", "query_rating", "query_mask"
+NOT_FULL_SORT = (
+    "these are episodic loaders (one task per user, scored after adapting to the task's support): RecBole's "
+    "full_sort_topk / full_sort_scores do not apply; use recbole_meta.serving.ColdStartRecommender "
+    "(python -m recbole_meta.recommend) with the user's ratings"
+)
 TASK_FIELDS = (SUPPORT_ITEM, SUPPORT_RATING, SUPPORT_MASK, QUERY_ITEM, QUERY_RATING, QUERY_MASK)
 
 
@@ -138,12 +143,21 @@ class EpisodeLoader:
     def __len__(self):
         return math.ceil(len(self._tasks) / self.batch_size)
 
+    @property
+    def is_sequential(self):
+        # RecBole's full_sort_scores reads this first; an episodic loader has no full-sort meaning (see below)
+        raise AttributeError(NOT_FULL_SORT)
+
     def __repr__(self):
         return f"EpisodeLoader({self.name}: {len(self._tasks)} tasks, {len(self)} meta-batches)"
 
 
 class StateLoaders(OrderedDict):
     """Evaluation loaders by cold-start state (``warm``, ``user_cold``, ...); the trainer evaluates each."""
+
+    @property
+    def is_sequential(self):
+        raise AttributeError(NOT_FULL_SORT)
 
     @property
     def dataset(self):

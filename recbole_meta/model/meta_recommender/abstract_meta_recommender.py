@@ -24,6 +24,12 @@ from recbole_meta.data.episodes import (
 )
 from recbole_meta.utils import PluginModelType
 
+EPISODIC_FULL_SORT = (
+    "{model} is an episodic model: it scores a user's items only after adapting to that user's ratings, so "
+    "RecBole's full_sort_topk / full_sort_scores do not apply; use recbole_meta.serving.ColdStartRecommender "
+    "(python -m recbole_meta.recommend) with the user's ratings"
+)
+
 
 class MetaRecommender(AbstractRecommender):
     """An episodic recommender: ``forward(user, support_item, support_rating, support_mask, target_item)``.
@@ -82,6 +88,14 @@ class MetaRecommender(AbstractRecommender):
     def predict(self, interaction):
         """Query predictions ``[B, Q]`` of a meta-batch *without* local adaptation (the trainer adapts)."""
         return self._batched_forward(interaction)
+
+    def full_sort_predict(self, interaction):
+        """Refused with one line: an episodic model scores a user's items only after adapting to their ratings.
+
+        Raises ``TypeError``, not ``NotImplementedError``, on purpose: RecBole's ``full_sort_scores`` catches the
+        latter and would fall back to ``predict`` on a batch that has no support set.
+        """
+        raise TypeError(EPISODIC_FULL_SORT.format(model=type(self).__name__))
 
     def calculate_loss(self, interaction):
         """Mean over the tasks of the query MSE *without* local adaptation (the trainer's MAML adapts)."""
