@@ -57,12 +57,22 @@ def test_quick_baselines_end_to_end_resume_and_readme(tmp_path, capsys, one_thre
     assert (out / "baselines.jsonl").read_text() == before
 
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n\n<!-- benchmark:baselines -->\n<!-- /benchmark:baselines -->\n")
+    readme.write_text(
+        "# x\n\n<!-- benchmark:models -->\n<!-- /benchmark:models -->\n\n"
+        "<!-- benchmark:baselines -->\n<!-- /benchmark:baselines -->\n"
+    )
     argv = ["baselines", "--quick", "--out", str(out), "--report-only", "--update-readme", str(readme)]
     assert main(argv) == 0
     text = readme.read_text()
-    assert "### Benchmark: baselines (quick mode)" in text and "| SASRec |" in text
-    assert "![baselines](out/baselines.png)" in text
+    # the suite's headline: SASRec (compared) beside the best baseline, a link to the full report
+    rows = [
+        line for line in text.split("<!-- benchmark:baselines -->")[1].splitlines() if line.startswith("| ")
+    ]
+    assert rows[1].startswith("| SASRec | ") and "(best baseline)" in rows[2] and len(rows) == 4
+    assert "[out/baselines.md](out/baselines.md)" in text
+    # the models table: RecBole's row from these results, the suites without results say so
+    models = text.split("<!-- benchmark:models -->")[1].split("<!-- /benchmark:models -->")[0]
+    assert "SASRec ([baselines](out/baselines.md), ndcg@10 ↑)" in models and "no result yet" in models
 
 
 def test_quick_scale_reports_growth(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from recbole_meta.benchmark import Run, Suite
-from recbole_meta.benchmark.readme import replace_between_markers, update_readme
+from recbole_meta.benchmark.headline import headline_section
+from recbole_meta.benchmark.readme import replace_between_markers
 from recbole_meta.benchmark.report import render_report, state_table, summarize
 from recbole_meta.benchmark.stats import loglog_slope, mean_std, paired_comparison
 from recbole_meta.benchmark.suite import config_hash
@@ -123,16 +124,31 @@ def test_comparison_section_picks_best_baseline_by_primary_metric():
     assert "-0.1100, -0.1600, -0.2000" in row and "3/3" in row
 
 
-def test_readme_markers(tmp_path):
+def test_readme_markers():
     text = "quoted `<!-- benchmark:toy -->`\n<!-- benchmark:toy -->\nold\n<!-- /benchmark:toy -->\noutro\n"
     assert replace_between_markers(text, "toy", "new table") == (
         "quoted `<!-- benchmark:toy -->`\n<!-- benchmark:toy -->\nnew table\n<!-- /benchmark:toy -->\noutro\n"
     )
     with pytest.raises(ValueError, match="<!-- benchmark:other -->"):
         replace_between_markers(text, "other", "x")
-    readme = tmp_path / "README.md"
-    readme.write_text(text)
-    assert update_readme(readme, "toy", "new") and not update_readme(readme, "toy", "new")
+
+
+def test_headline_shows_the_model_beside_the_best_baseline_and_their_paired_difference():
+    suite = _suite(compare="M", primary_metric="mae")
+    headline = headline_section(summarize(suite, _records(suite)), "cmd", "toy.md")
+    rows = [line for line in headline.splitlines() if line.startswith("| ")]
+    # B has the best mean MAE among the other runs (0.77 against A's 0.90); A is not shown
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| M",
+        "| B (best baseline)",
+        "| M − best baseline (mean of per-seed differences)",
+    ]
+    assert rows[0] == "| run | mae ↓ | ndcg@5 ↑ |"
+    assert "0.7433 ± 0.0551" in rows[1] and "0.7700 ± 0.0819" in rows[2]
+    # M - B per seed: -0.01, -0.01, -0.06 on MAE (all better); -0.01, -0.01, -0.04 on NDCG@5 (none better)
+    assert rows[3].split(" | ")[1].startswith("-0.0267 (3/3 seeds better, paired t p ")
+    assert rows[3].split(" | ")[2].startswith("-0.0200 (0/3 seeds better")
+    assert "[toy.md](toy.md)" in headline and "`cmd`" in headline
 
 
 def test_metric_direction():

@@ -38,7 +38,9 @@ def build_parser():
         const="README.md",
         default=None,
         metavar="PATH",
-        help="also put the report into PATH (default README.md) between <!-- benchmark:<suite> --> markers",
+        help="also put the suite's headline (a few rows, a link to its report) into PATH (default README.md) "
+        "between its <!-- benchmark:<suite> --> markers and regenerate the models table there; without a "
+        "suite: every suite's headline from the results files (runs nothing)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -66,7 +68,6 @@ def regenerate_command(suite, args):
 def write_outputs(suite, args, out_dir):
     """Summarise the results file into ``<suite>.md`` and ``<suite>.png`` (and README); returns the report."""
     from recbole_meta.benchmark.plots import plot_suite
-    from recbole_meta.benchmark.readme import update_readme
     from recbole_meta.benchmark.records import read_records
     from recbole_meta.benchmark.report import render_report, summarize
     from recbole_meta.benchmark.runner import results_path
@@ -87,20 +88,10 @@ def write_outputs(suite, args, out_dir):
     with open(os.path.join(out_dir, f"{suite.name}.md"), "w", encoding="utf-8") as file:
         file.write(report)
     if args.update_readme:
-        readme = os.path.abspath(args.update_readme)
-        relative = os.path.relpath(image, os.path.dirname(readme)).replace(os.sep, "/") if image else None
-        report_path = os.path.join(out_dir, f"{suite.name}.md")
-        section = render_report(
-            summary,
-            command,
-            image=relative,
-            compare=args.compare,
-            heading="###",
-            tables=suite.readme_tables,
-            full_report=os.path.relpath(report_path, os.path.dirname(readme)).replace(os.sep, "/"),
-        )
-        changed = update_readme(readme, suite.name, section)
-        print(f"{readme}: {'updated' if changed else 'already up to date'}")
+        from recbole_meta.benchmark.readme import update_readme_headlines
+
+        for line in update_readme_headlines(args.update_readme, out_dir, {suite.name: (summary, command)}):
+            print(line)
     return report, summary
 
 
@@ -111,6 +102,14 @@ def main(argv=None):
     if args.list:
         for name in suite_names():
             print(name)
+        return 0
+    if not args.suite and args.update_readme:
+        from recbole_meta.benchmark.readme import update_readme_headlines
+
+        for line in update_readme_headlines(
+            args.update_readme, os.path.abspath(args.out or default_out_dir(False))
+        ):
+            print(line)
         return 0
     if not args.suite:
         build_parser().error("a suite name is required (see --list)")

@@ -2,7 +2,6 @@
 evaluation state, resources, and the paired comparison of one run against the best baseline."""
 
 import math
-import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -290,7 +289,7 @@ def _compact(config):
     return json.dumps(_jsonable(config), sort_keys=False, separators=(", ", ": "))
 
 
-def render_report(summary, command, image=None, compare=None, heading="##", tables=True, full_report=None):
+def render_report(summary, command, image=None, compare=None, heading="##"):
     """The whole markdown report of a suite.
 
     Args:
@@ -299,8 +298,6 @@ def render_report(summary, command, image=None, compare=None, heading="##", tabl
         image (str): path of the plot relative to where the markdown will live (``None``: no image).
         compare (str): run for the paired comparison (default ``Suite.compare``; none if neither).
         heading (str): markdown heading prefix of the report's title.
-        tables (bool): include the per-state tables and the paired comparison.
-        full_report (str): link to the complete report, shown when ``tables`` is False.
     """
     suite = summary.suite
     sub = heading + "#"
@@ -331,15 +328,12 @@ def render_report(summary, command, image=None, compare=None, heading="##", tabl
     if not summary.states:
         lines.append("No results yet.")
         return "\n".join(lines) + "\n"
-    if not tables:
-        link = f" in [{os.path.basename(full_report)}]({full_report})" if full_report else ""
-        lines += [f"Per-state tables{link}.", ""]
-    for state in summary.states if tables else ():
+    for state in summary.states:
         if state != FLAT_STATE or len(summary.states) > 1:
             lines += [f"{sub} State `{state}`", ""]
         lines += [state_table(summary, state), ""]
     compare = compare or suite.compare
-    if compare is not None and tables:
+    if compare is not None:
         lines += [comparison_section(summary, compare, heading=sub), ""]
     if suite.report_hook is not None:
         lines += [suite.report_hook(summary).rstrip(), ""]

@@ -117,8 +117,6 @@ class Suite:
             seed (e.g. ``("epochs_run", "best_epoch")``).
         mark_best (bool): mark the best mean of each column in bold (False where rows are not competitors,
             e.g. sizes of a scaling study).
-        readme_tables (bool): put the per-state tables into the README section too (False: the README gets the
-            description, ``report_hook`` output, plot and configuration, and links the full report).
         report_hook (callable): ``report_hook(summary) -> str``: extra markdown appended to the report.
         plot_hook (callable): ``plot_hook(summary, path)``: draws the PNG instead of the default bar panels.
         regenerate_command (str): the command that reproduces the results (shown in the report); by default
@@ -139,7 +137,6 @@ class Suite:
     smaller_is_better: Sequence[str] = ()
     info_columns: Sequence[str] = ()
     mark_best: bool = True
-    readme_tables: bool = True
     report_hook: Callable | None = None
     plot_hook: Callable | None = None
     regenerate_command: str | None = None

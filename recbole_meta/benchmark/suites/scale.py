@@ -303,7 +303,6 @@ def scale(options):
         ],
         seeds=(0,),
         mark_best=False,
-        readme_tables=False,
         report_hook=growth_report,
         plot_hook=plot_growth,
     )
