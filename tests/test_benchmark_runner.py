@@ -54,6 +54,27 @@ def test_resume_skips_finished_runs_and_reruns_changed_configs(tmp_path):
     assert sorted(calls) == [("a", 2), ("b", 2)]
 
 
+def test_resume_after_a_write_cut_off_in_the_last_record(tmp_path, caplog):
+    calls = []
+    run_suite(_counting_suite(calls), tmp_path, progress=False)
+    path = tmp_path / "counting.jsonl"
+    data = path.read_bytes()
+    last_start = data.rstrip(b"\n").rfind(b"\n") + 1
+    path.write_bytes(data[: last_start + 25])  # killed while writing the 4th record
+    assert len(read_records(path)) == 3  # reading survives the partial line
+    lost = (json.loads(data[last_start:])["run"], json.loads(data[last_start:])["seed"])
+
+    calls.clear()
+    summary = run_suite(_counting_suite(calls), tmp_path, progress=False)
+    assert calls == [lost] and len(summary.skipped) == 3
+    assert "removed a partial last record" in caplog.text
+    records = read_records(path)  # the new record was not glued onto the partial one
+    assert len(records) == 4 and path.read_bytes().count(b"\n") == 4
+    calls.clear()
+    summary = run_suite(_counting_suite(calls), tmp_path, progress=False)
+    assert calls == [] and len(summary.skipped) == 4
+
+
 def test_prepare_runs_once_per_seed_and_reaches_runs(tmp_path):
     prepared, seen = [], []
 
@@ -119,9 +140,11 @@ def test_truncated_last_line_is_ignored(tmp_path):
     with open(path, "a") as file:
         file.write('{"suite": "s", "run": "b", "se')  # killed mid-write
     assert [r["run"] for r in read_records(path)] == ["a"]
+    append_record(path, {"suite": "s", "run": "c", "seed": 0, "config_hash": "h", "status": "ok"})
+    assert [r["run"] for r in read_records(path)] == ["a", "c"]
     with open(path, "a") as file:
-        file.write('\n{"suite": "s"}\n')
-    with pytest.raises(ValueError, match="line 2"):
+        file.write('{"suite": "s", "ru\n{"suite": "s"}\n')
+    with pytest.raises(ValueError, match="line 3: not a JSON record"):
         read_records(path)
 
 

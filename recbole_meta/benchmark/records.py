@@ -12,6 +12,7 @@ import math
 import numbers
 import os
 from collections.abc import Mapping
+from logging import getLogger
 
 FLAT_STATE = "all"
 
@@ -46,10 +47,46 @@ def normalize_metrics(metrics, where="run"):
     return out
 
 
+def _cut_partial_last_line(path):
+    """Cut a last line that lacks its newline (a run killed while writing it); return the bytes removed.
+
+    Without this, the next record would be appended onto the partial one, and the merged line would be an
+    unreadable record in the middle of the file for every later invocation.
+    """
+    with open(path, "rb+") as file:
+        size = file.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        file.seek(size - 1)
+        if file.read(1) == b"\n":
+            return 0
+        end = size
+        while end > 0:  # the last newline, read backwards in blocks
+            start = max(0, end - 65536)
+            file.seek(start)
+            newline = file.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        file.truncate(end)
+        return size - end
+
+
 def append_record(path, record):
-    """Append one record as a JSON line and flush it to disk (so an interrupted suite loses nothing)."""
+    """Append one record as a JSON line and flush it to disk (so an interrupted suite loses nothing).
+
+    A partial last line left by an interrupted write is cut first (its run was not recorded as done, so it
+    runs again), and a warning names the file.
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     line = json.dumps(record, allow_nan=False)  # key order kept: metrics stay in the order reported
+    if os.path.exists(path):
+        removed = _cut_partial_last_line(path)
+        if removed:
+            getLogger(__name__).warning(
+                f"{path}: removed a partial last record ({removed} bytes, an interrupted write)"
+            )
     with open(path, "a", encoding="utf-8") as file:
         file.write(line + "\n")
         file.flush()
@@ -75,7 +112,9 @@ def read_records(path):
         except json.JSONDecodeError as err:
             if number >= len(lines) - 1:  # the last non-empty line: an interrupted write
                 continue
-            raise ValueError(f"{path}, line {number}: not a JSON record ({err})") from err
+            raise ValueError(
+                f"{path}, line {number}: not a JSON record ({err}); delete or fix that line"
+            ) from None
     return records
 
 
