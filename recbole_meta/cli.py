@@ -10,7 +10,7 @@ import sys
 
 
 def build_parser():
-    from recbole_meta.utils import plugin_model_names, recbole_model_names
+    from recbole_meta.registry import plugin_model_names, recbole_model_names
 
     epilog = (
         "plugin models: "
@@ -67,7 +67,7 @@ def main(argv=None):
 
     if args.evidence_candidates:
         from recbole_meta.model.meta_recommender import MetaRecommender
-        from recbole_meta.utils import get_model
+        from recbole_meta.registry import get_model
 
         if args.evidence_candidates < 0 or not issubclass(get_model(args.model), MetaRecommender):
             parser.error("--evidence_candidates K needs K > 0 and an episodic model such as MeLU")

@@ -3,7 +3,7 @@
 Precedence is RecBole's: RecBole's defaults < the plugin's ``properties/`` (overall, model, dataset yaml) <
 config files < config dict < command line. Differences from RecBole's ``Config``:
 
-* model names resolve through :func:`recbole_meta.utils.get_model` (plugin first, then RecBole);
+* model names resolve through :func:`recbole_meta.registry.get_model` (plugin first, then RecBole);
 * the command line is read from the ``argv`` argument when given (tests pass ``argv=[]`` so that pytest's own
   arguments never become config keys), from ``sys.argv[1:]`` otherwise;
 * a missing config file, an unknown model and a dataset without atomic files raise one clear error each.
@@ -15,7 +15,8 @@ import sys
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
-from recbole_meta.utils import get_model
+from recbole_meta.compat.config import command_line
+from recbole_meta.registry import get_model
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -66,12 +67,8 @@ class Config(RecBoleConfig):
         return super()._load_config_files(file_list)
 
     def _load_cmd_line(self):
-        saved_argv = sys.argv
-        sys.argv = [saved_argv[0] if saved_argv else "recbole_meta"] + self._argv
-        try:
+        with command_line(self._argv):
             return super()._load_cmd_line()
-        finally:
-            sys.argv = saved_argv
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:

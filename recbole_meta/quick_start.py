@@ -12,7 +12,8 @@ from logging import getLogger
 from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_meta.config import Config
-from recbole_meta.utils import create_dataset, data_preparation, get_model, get_trainer
+from recbole_meta.data_preparation import create_dataset, data_preparation
+from recbole_meta.registry import get_model, get_trainer
 
 
 def count_parameters(model, trainable_only=True):

@@ -34,8 +34,8 @@ def test_recbole_quick_start_and_ray_are_never_imported():
     from tests.conftest import run_python
 
     code = (
-        "import sys, recbole_meta, recbole_meta.utils, recbole_meta.cli;"
-        "recbole_meta.utils.plugin_model_names();"
+        "import sys, recbole_meta, recbole_meta.registry, recbole_meta.cli;"
+        "recbole_meta.registry.plugin_model_names();"
         "bad = [m for m in sys.modules if m == 'ray' or m.startswith('recbole.quick_start')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

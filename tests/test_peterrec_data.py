@@ -16,7 +16,7 @@ from recbole_meta.data.sequence_tasks import (
     target_item_mask,
     user_histories,
 )
-from recbole_meta.utils import create_dataset
+from recbole_meta.data_preparation import create_dataset
 from tests.peterrec_planted import N_SOURCE, planted_config, write_planted
 
 

@@ -7,8 +7,9 @@ import torch
 
 from recbole_meta import run_recbole_meta
 from recbole_meta.config import Config
+from recbole_meta.data_preparation import create_dataset, data_preparation
 from recbole_meta.model.sequential_recommender.model_patch import FINETUNE_MODES
-from recbole_meta.utils import create_dataset, data_preparation, get_model, get_trainer
+from recbole_meta.registry import get_model, get_trainer
 from tests.conftest import REPO_ROOT, run_python
 from tests.peterrec_planted import planted_config, write_planted
 

@@ -5,20 +5,20 @@ from recbole.model.general_recommender import BPR
 from recbole.trainer import KGTrainer, Trainer
 from recbole.utils import InputType, ModelType
 
-from recbole_meta import utils
+from recbole_meta import registry
 from recbole_meta.trainer import SafeCheckpointMixin
 
 
 def test_get_model_falls_back_to_recbole():
-    assert utils.get_model("BPR") is BPR
-    assert utils.get_model(BPR) is BPR
+    assert registry.get_model("BPR") is BPR
+    assert registry.get_model(BPR) is BPR
 
 
 def test_unknown_model_names_the_closest_ones():
     with pytest.raises(ValueError, match="unknown model 'BRP'.*did you mean BPR"):
-        utils.get_model("BRP")
+        registry.get_model("BRP")
     with pytest.raises(ValueError, match="did you mean.*LightGCN"):
-        utils.get_model("lightgcn")
+        registry.get_model("lightgcn")
 
 
 def test_registered_plugin_model_wins_and_must_declare_types():
@@ -29,28 +29,28 @@ def test_registered_plugin_model_wins_and_must_declare_types():
         pass
 
     with pytest.raises(TypeError, match="must declare the class attribute `type`"):
-        utils.register_model(_NoTypes)
+        registry.register_model(_NoTypes)
     with pytest.raises(TypeError, match="must declare the class attribute `input_type`"):
-        utils.register_model(_NoInputType)
+        registry.register_model(_NoInputType)
 
     class PluginBPRVariant(GeneralRecommender):
         type = ModelType.GENERAL
         input_type = InputType.PAIRWISE
 
     try:
-        utils.register_model(PluginBPRVariant)
-        assert utils.get_model("PluginBPRVariant") is PluginBPRVariant
-        assert "PluginBPRVariant" in utils.plugin_model_names()
+        registry.register_model(PluginBPRVariant)
+        assert registry.get_model("PluginBPRVariant") is PluginBPRVariant
+        assert "PluginBPRVariant" in registry.plugin_model_names()
     finally:
-        utils._MODELS.pop("PluginBPRVariant", None)
+        registry._MODELS.pop("PluginBPRVariant", None)
 
 
 def test_get_trainer_falls_back_and_always_writes_safe_checkpoints():
-    trainer = utils.get_trainer(ModelType.GENERAL, "BPR")
+    trainer = registry.get_trainer(ModelType.GENERAL, "BPR")
     assert issubclass(trainer, Trainer) and issubclass(trainer, SafeCheckpointMixin)
-    kg = utils.get_trainer(ModelType.KNOWLEDGE, "CKE")
+    kg = registry.get_trainer(ModelType.KNOWLEDGE, "CKE")
     assert issubclass(kg, KGTrainer) and issubclass(kg, SafeCheckpointMixin)
-    assert utils.get_trainer(ModelType.GENERAL, "BPR") is trainer  # cached, not rebuilt
+    assert registry.get_trainer(ModelType.GENERAL, "BPR") is trainer  # cached, not rebuilt
 
 
 def test_plugin_trainer_by_name_beats_by_type():
@@ -60,21 +60,21 @@ def test_plugin_trainer_by_name_beats_by_type():
     class ByName(Trainer):
         pass
 
-    utils.register_trainer(model_type="plugin-test-type")(ByType)
-    utils.register_trainer(model="PluginTestModel")(ByName)
+    registry.register_trainer(model_type="plugin-test-type")(ByType)
+    registry.register_trainer(model="PluginTestModel")(ByName)
     try:
-        assert issubclass(utils.get_trainer("plugin-test-type", "Other"), ByType)
-        assert issubclass(utils.get_trainer("plugin-test-type", "PluginTestModel"), ByName)
+        assert issubclass(registry.get_trainer("plugin-test-type", "Other"), ByType)
+        assert issubclass(registry.get_trainer("plugin-test-type", "PluginTestModel"), ByName)
     finally:
-        utils._TRAINERS_BY_TYPE.pop("plugin-test-type")
-        utils._TRAINERS_BY_MODEL.pop("PluginTestModel")
+        registry._TRAINERS_BY_TYPE.pop("plugin-test-type")
+        registry._TRAINERS_BY_MODEL.pop("PluginTestModel")
 
 
 def test_register_trainer_needs_exactly_one_key():
     with pytest.raises(ValueError, match="exactly one"):
-        utils.register_trainer()
+        registry.register_trainer()
     with pytest.raises(ValueError, match="exactly one"):
-        utils.register_trainer(model="A", model_type=ModelType.GENERAL)
+        registry.register_trainer(model="A", model_type=ModelType.GENERAL)
 
 
 def test_registered_metric_is_usable_from_config(tiny_config_dict):
@@ -93,7 +93,7 @@ def test_registered_metric_is_usable_from_config(tiny_config_dict):
             preds, trues = self.used_info(dataobject)
             return {"maxabserror": float(abs(preds - trues).max())}
 
-    utils.register_metric(MaxAbsError)
+    registry.register_metric(MaxAbsError)
     try:
         config = Config(
             "WideDeep",
@@ -113,7 +113,7 @@ def test_registered_metric_is_usable_from_config(tiny_config_dict):
             table.pop("maxabserror", None)
         if "maxabserror" in register.smaller_metrics:
             register.smaller_metrics.remove("maxabserror")
-        utils._PLUGIN_METRICS.pop("maxabserror", None)
+        registry._PLUGIN_METRICS.pop("maxabserror", None)
 
 
 def test_register_metric_refuses_to_shadow_recbole():
@@ -123,4 +123,4 @@ def test_register_metric_refuses_to_shadow_recbole():
         pass
 
     with pytest.raises(ValueError, match="shadow RecBole's metric"):
-        utils.register_metric(recall)
+        registry.register_metric(recall)

@@ -5,7 +5,7 @@ RecBole's ml-100k yaml sets ``normalize_all: True``, which rescales every float 
 with report them on the 1-5 scale). RecBole also fills a missing float value with the field's mean, which would
 turn a NaN rating into a silent, made-up rating. :class:`ColdStartDataset` keeps RecBole's loading, filtering and
 id remapping and changes only these two things. It is built for every model of type
-:attr:`recbole_meta.utils.PluginModelType.META` (see :func:`recbole_meta.utils.create_dataset`).
+:attr:`recbole_meta.registry.PluginModelType.META` (see :func:`recbole_meta.data_preparation.create_dataset`).
 """
 
 import os
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 from recbole.data.dataset import Dataset
 
-from recbole_meta.utils import PluginModelType, register_dataset
+from recbole_meta.registry import PluginModelType, register_dataset
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """``data_preparation`` for episodic models: the cold-start split and its episode loaders.
 
 Replaces RecBole's interaction split (``eval_args.split`` is not used) for every model of type
-:attr:`~recbole_meta.utils.PluginModelType.META`. Returns ``(train, valid, test)`` where ``train`` draws
+:attr:`~recbole_meta.registry.PluginModelType.META`. Returns ``(train, valid, test)`` where ``train`` draws
 training episodes, ``valid`` holds the validation users' tasks (early stopping), and ``test`` is a
 :class:`~recbole_meta.data.episodes.StateLoaders` with one loader per state in ``eval_states``.
 """
@@ -10,7 +10,7 @@ from logging import getLogger
 
 from recbole_meta.data.cold_start_split import VALID_STATE, ColdStartSplit
 from recbole_meta.data.episodes import EpisodeLoader, StateLoaders
-from recbole_meta.utils import PluginModelType, register_data_preparation
+from recbole_meta.registry import PluginModelType, register_data_preparation
 
 
 @register_data_preparation(model_type=PluginModelType.META)

@@ -21,7 +21,8 @@ from recbole.data import create_samplers, get_dataloader
 from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
 from recbole.utils import ModelType
 
-from recbole_meta.utils import _recbole_split_without_cache, register_data_preparation
+from recbole_meta.compat.data import split_dataset
+from recbole_meta.registry import register_data_preparation
 
 
 def _parse_ratios(value):
@@ -100,4 +101,4 @@ def general_data_preparation(config, dataset):
     """RecBole's split for general models, or the item-cold split when ``item_cold_split`` is set."""
     if config["item_cold_split"]:
         return item_cold_data_preparation(config, dataset)
-    return _recbole_split_without_cache(config, dataset)
+    return split_dataset(config, dataset)

@@ -5,7 +5,7 @@ The loaders subclass RecBole's so that RecBole's ``Trainer`` trains and evaluate
 * :class:`SequenceTrainDataLoader` yields :class:`~recbole.data.interaction.Interaction` batches of task rows;
 * :class:`SequenceEvalDataLoader` yields ``(interaction, None, positive_u, positive_i)`` for value metrics
   (profile labels) and for sampled-candidate ranking (``candidates`` holds each row's positive and negatives);
-* :class:`SequenceFullSortDataLoader` (a ``FullSortEvalDataLoader``, so the trainer ranks all outputs) yields
+* :class:`SequenceFullSortDataLoader` (a full-sort loader, so the trainer ranks all outputs) yields
   ``(interaction, history_index, positive_u, positive_i)``; ``history_index`` masks the row's other positives.
 
 Evaluation batch sizes follow RecBole's meaning of ``eval_batch_size``: scores per batch.
@@ -16,11 +16,11 @@ from logging import getLogger
 import numpy as np
 import torch
 from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
-from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
 from recbole.utils import EvaluatorType
 
+from recbole_meta.compat.data import FullSortLoader, set_metrics
 from recbole_meta.data.sequence_tasks import CANDIDATES_FIELD, NO_SOURCE_GROUP, PRETRAIN, TRANSFER, build_task
-from recbole_meta.utils import register_data_preparation
+from recbole_meta.registry import register_data_preparation
 
 PROFILE_METRICS = ["Accuracy", "MacroF1"]
 
@@ -59,16 +59,8 @@ class SequenceEvalDataLoader(AbstractDataLoader):
         return interaction, None, positive_u, positive_i
 
 
-class SequenceFullSortDataLoader(FullSortEvalDataLoader):
+class SequenceFullSortDataLoader(FullSortLoader):
     """Rows ranked against every output id; the row's ``history`` ids are excluded (RecBole's history mask)."""
-
-    def __init__(self, config, split):
-        self.logger = getLogger()
-        self.uid_field = config["USER_ID_FIELD"]
-        self.iid_field = config["ITEM_ID_FIELD"]
-        self.is_sequential = True
-        self.sample_size = len(split)
-        AbstractDataLoader.__init__(self, config, split, None, shuffle=False)
 
     def _init_batch_size_and_step(self):
         self.step = self._batch_size = max(1, self.config["eval_batch_size"] // self._dataset.item_num)
@@ -137,11 +129,10 @@ def configure_task_metrics(config, task):
     if task.kind == "profile":
         if [m.lower() for m in config["metrics"]] != [m.lower() for m in PROFILE_METRICS]:
             logger.info(f"profile task {task.name}: metrics {PROFILE_METRICS} (classification)")
-        config["metrics"] = list(PROFILE_METRICS)
-        config["eval_type"] = EvaluatorType.VALUE
-        if str(config["valid_metric"]).lower() not in [m.lower() for m in PROFILE_METRICS]:
-            config["valid_metric"] = "MacroF1"
-        config["valid_metric_bigger"] = True
+        valid_metric = str(config["valid_metric"])
+        if valid_metric.lower() not in [m.lower() for m in PROFILE_METRICS]:
+            valid_metric = "MacroF1"
+        set_metrics(config, PROFILE_METRICS, valid_metric)
     elif config["eval_type"] != EvaluatorType.RANKING:
         raise ValueError(
             f"task {task.name} ranks items: `metrics` must be ranking metrics (e.g. [MRR, Hit]), got {config['metrics']}"

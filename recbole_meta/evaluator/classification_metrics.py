@@ -15,7 +15,7 @@ from recbole.evaluator.base_metric import AbstractMetric
 from recbole.utils import EvaluatorType
 from sklearn.metrics import accuracy_score, f1_score
 
-from recbole_meta.utils import register_metric
+from recbole_meta.registry import register_metric
 
 
 class _ClassificationMetric(AbstractMetric):

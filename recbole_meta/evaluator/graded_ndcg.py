@@ -24,7 +24,7 @@ import numpy as np
 from recbole.evaluator.base_metric import AbstractMetric
 from recbole.utils import EvaluatorType
 
-from recbole_meta.utils import register_metric
+from recbole_meta.registry import register_metric
 
 
 def graded_ndcg(scores, labels, task_index, ks):

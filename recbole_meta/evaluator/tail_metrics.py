@@ -13,18 +13,18 @@ the "slice" metric of Yao et al. (CIKM 2021, Sec. 5: recall on the long-tail sli
 ``TailPercentage`` measures something else: the share of tail items among the recommended ones.
 
 RecBole's ``Collector`` hands metrics only a hit matrix and the number of positives per user, not which
-positives are tail items. :func:`install_collector_extension` therefore extends ``Collector`` with one more
-resource, ``rec.tailtopk`` (same layout as ``rec.topk``: tail-hit flags of the top-K positions and the number of
-tail positives), computed only when a configured metric needs it. The extension wraps three ``Collector``
-methods once (idempotent) and leaves them unchanged for every other metric.
+positives are tail items. The metrics therefore need one more resource, ``rec.tailtopk`` (same layout as
+``rec.topk``: tail-hit flags of the top-K positions and the number of tail positives), which
+:func:`recbole_meta.compat.evaluator.add_collector_resource` has ``Collector`` gather when a configured metric
+needs it.
 """
 
 import numpy as np
 import torch
-from recbole.evaluator.collector import Collector
 from recbole.evaluator.metrics import NDCG, Recall
 
-from recbole_meta.utils import register_metric
+from recbole_meta.compat.evaluator import add_collector_resource
+from recbole_meta.registry import register_metric
 
 TAIL_KEY = "rec.tailtopk"
 DEFAULT_TAIL_RATIO = 0.8
@@ -58,52 +58,25 @@ def _tail_ratio(config):
     return DEFAULT_TAIL_RATIO if value is None else float(value)
 
 
-def install_collector_extension():
-    """Teach RecBole's ``Collector`` to gather ``rec.tailtopk`` when a metric needs it (idempotent)."""
-    if getattr(Collector, "_recbole_meta_tail", False):
-        return
-    data_collect, eval_batch_collect, get_data_struct = (
-        Collector.data_collect,
-        Collector.eval_batch_collect,
-        Collector.get_data_struct,
-    )
+def _tail_of_training_items(config, train_data):
+    """Tail mask of the training split's items (the state of the ``rec.tailtopk`` resource)."""
+    dataset = train_data.dataset
+    return tail_item_mask(dataset.item_counter, dataset.item_num, _tail_ratio(config))
 
-    def data_collect_with_tail(self, train_data):
-        data_collect(self, train_data)
-        if self.register.need(TAIL_KEY):
-            dataset = train_data.dataset
-            self._tail_mask = tail_item_mask(
-                dataset.item_counter, dataset.item_num, _tail_ratio(self.config)
-            ).to(self.device)
 
-    def eval_batch_collect_with_tail(self, scores_tensor, interaction, positive_u, positive_i):
-        eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i)
-        if self.register.need(TAIL_KEY):
-            tail = getattr(self, "_tail_mask", None)
-            if tail is None:
-                raise RuntimeError(
-                    "TailRecall/TailNDCG need the training item counts: evaluate after Trainer.fit, or call "
-                    "trainer.eval_collector.data_collect(train_data) first"
-                )
-            _, topk_idx = torch.topk(scores_tensor, max(self.topk), dim=-1)
-            is_tail = tail[positive_i]
-            pos_matrix = torch.zeros_like(scores_tensor, dtype=torch.int)
-            pos_matrix[positive_u[is_tail], positive_i[is_tail]] = 1
-            result = torch.cat(
-                (torch.gather(pos_matrix, 1, topk_idx), pos_matrix.sum(1, keepdim=True)), dim=1
-            )
-            self.data_struct.update_tensor(TAIL_KEY, result)
-
-    def get_data_struct_with_tail(self):
-        returned = get_data_struct(self)
-        if TAIL_KEY in self.data_struct:
-            del self.data_struct[TAIL_KEY]  # per-evaluation resource, as rec.topk
-        return returned
-
-    Collector.data_collect = data_collect_with_tail
-    Collector.eval_batch_collect = eval_batch_collect_with_tail
-    Collector.get_data_struct = get_data_struct_with_tail
-    Collector._recbole_meta_tail = True
+def _tail_hits(tail, scores_tensor, interaction, positive_u, positive_i, topk):
+    """Per user: tail-hit flags of the top-``max(topk)`` positions and the number of tail positives."""
+    if tail is None:
+        raise RuntimeError(
+            "TailRecall/TailNDCG need the training item counts: evaluate after Trainer.fit, or call "
+            "trainer.eval_collector.data_collect(train_data) first"
+        )
+    tail = tail.to(scores_tensor.device)
+    _, topk_idx = torch.topk(scores_tensor, max(topk), dim=-1)
+    is_tail = tail[positive_i]
+    pos_matrix = torch.zeros_like(scores_tensor, dtype=torch.int)
+    pos_matrix[positive_u[is_tail], positive_i[is_tail]] = 1
+    return torch.cat((torch.gather(pos_matrix, 1, topk_idx), pos_matrix.sum(1, keepdim=True)), dim=1)
 
 
 class _TailTopkMixin:
@@ -141,4 +114,4 @@ class TailNDCG(_TailTopkMixin, NDCG):
         return self.topk_result("tailndcg", self.metric_info(pos_index, pos_len))
 
 
-install_collector_extension()
+add_collector_resource(TAIL_KEY, _tail_of_training_items, _tail_hits)

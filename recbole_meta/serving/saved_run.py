@@ -21,7 +21,8 @@ from recbole.utils import EvaluatorType, init_logger, init_seed
 
 from recbole_meta.checkpoint import from_plain, load_checkpoint
 from recbole_meta.config import Config
-from recbole_meta.utils import create_dataset, data_preparation, get_model
+from recbole_meta.data_preparation import create_dataset, data_preparation
+from recbole_meta.registry import get_model
 
 
 def _enum_name(value):

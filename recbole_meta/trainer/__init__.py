@@ -1,4 +1,4 @@
-"""The plugin's trainers. Importing this package registers them (see :func:`recbole_meta.utils.register_trainer`)."""
+"""The plugin's trainers. Importing this package registers them (see :func:`recbole_meta.registry.register_trainer`)."""
 
 from recbole_meta.trainer.meta_trainer import MetaTrainer
 from recbole_meta.trainer.safe_checkpoint import SafeCheckpointMixin, with_safe_checkpoints

@@ -32,8 +32,8 @@ from tqdm import tqdm
 
 from recbole_meta.data.episodes import QUERY_MASK, QUERY_RATING, StateLoaders
 from recbole_meta.evaluator.full_ranking import FullRanking, check_topk
+from recbole_meta.registry import PluginModelType, register_trainer
 from recbole_meta.trainer.maml import MAML
-from recbole_meta.utils import PluginModelType, register_trainer
 
 
 class _NoOptimizer:

@@ -24,8 +24,8 @@ from recbole.utils import EvaluatorType
 
 from recbole_meta.checkpoint import load_checkpoint
 from recbole_meta.data.sequence_tasks import CANDIDATES_FIELD
+from recbole_meta.registry import register_trainer
 from recbole_meta.trainer.safe_checkpoint import SafeCheckpointMixin
-from recbole_meta.utils import register_trainer
 
 
 @register_trainer(model="PeterRec")

@@ -4,7 +4,7 @@ RecBole's ``Trainer`` pickles its ``Config`` into checkpoints and reloads them w
 which torch >= 2.6 refuses. :class:`SafeCheckpointMixin` replaces the three places that touch checkpoint
 files (save, resume, load-best-before-test) with the format of :mod:`recbole_meta.checkpoint`, and gives each
 run a checkpoint name that cannot collide. :func:`with_safe_checkpoints` puts the mixin in front of any
-RecBole trainer class; :func:`recbole_meta.utils.get_trainer` applies it to everything it returns.
+RecBole trainer class; :func:`recbole_meta.registry.get_trainer` applies it to everything it returns.
 """
 
 from recbole.trainer import Trainer

@@ -139,7 +139,8 @@ def _recbole_config(config, seed, run_dir, out_dir, **overrides):
 def _trainer(config, dataset):
     from recbole.utils import init_seed
 
-    from recbole_meta.utils import data_preparation, get_model, get_trainer
+    from recbole_meta.data_preparation import data_preparation
+    from recbole_meta.registry import get_model, get_trainer
 
     loaders = data_preparation(config, dataset)
     init_seed(config["seed"], config["reproducibility"])
@@ -167,7 +168,7 @@ def _prepare(suite, domain):
 
     def prepare(seed, config, quick, out_dir):
         from recbole_meta.checkpoint import load_checkpoint
-        from recbole_meta.utils import create_dataset
+        from recbole_meta.data_preparation import create_dataset
 
         path = _backbone_path(out_dir, suite, config, domain)
         work = os.path.join(out_dir, "runs", suite, "_pretrain")

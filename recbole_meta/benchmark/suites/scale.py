@@ -80,7 +80,7 @@ def _cold_start_config(ctx):
 
 @register_scale_stage("cold_start_load")
 def _cold_start_load(ctx):
-    from recbole_meta.utils import create_dataset
+    from recbole_meta.data_preparation import create_dataset
 
     config = _cold_start_config(ctx)
     return config, create_dataset(config)

@@ -46,7 +46,7 @@ from recbole_meta.model.layers.sampling_bias import (
     in_batch_logits,
     static_log_frequency,
 )
-from recbole_meta.utils import register_model
+from recbole_meta.registry import register_model
 
 LOGQ_MODES = ("static", "streaming", "none")
 

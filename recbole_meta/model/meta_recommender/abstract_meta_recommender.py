@@ -22,7 +22,7 @@ from recbole_meta.data.episodes import (
     SUPPORT_MASK,
     SUPPORT_RATING,
 )
-from recbole_meta.utils import PluginModelType
+from recbole_meta.registry import PluginModelType
 
 EPISODIC_FULL_SORT = (
     "{model} is an episodic model: it scores a user's items only after adapting to that user's ratings, so "

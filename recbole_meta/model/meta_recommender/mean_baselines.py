@@ -14,7 +14,7 @@ The MetaTrainer detects that they have no trainable parameters and evaluates the
 
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.bias import BiasTerms
-from recbole_meta.utils import register_model
+from recbole_meta.registry import register_model
 
 
 class _MeanBaseline(MetaRecommender):

@@ -29,7 +29,7 @@ from torch import nn
 from recbole_meta.model.feature_encoder import FeatureEncoder
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.bias import BiasTerms
-from recbole_meta.utils import register_model
+from recbole_meta.registry import register_model
 
 
 @register_model

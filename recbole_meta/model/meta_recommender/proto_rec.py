@@ -26,7 +26,7 @@ from torch import nn
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.bias import BiasTerms
 from recbole_meta.model.meta_recommender.matching_net import TaskEmbedding
-from recbole_meta.utils import register_model
+from recbole_meta.registry import register_model
 
 
 def prototypes(support, weights, default):

@@ -44,7 +44,7 @@ from recbole_meta.model.sequential_recommender.model_patch import (
     state_digest,
 )
 from recbole_meta.model.sequential_recommender.nextitnet_backbone import NextItNetBackbone
-from recbole_meta.utils import register_model
+from recbole_meta.registry import register_model
 
 BACKBONE_KIND = "peterrec_backbone"
 TASK_KIND = "peterrec_task"

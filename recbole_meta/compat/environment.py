@@ -1,18 +1,6 @@
-"""Every workaround that RecBole 1.2.1 needs on today's stack, in one place.
+"""Process-wide repairs that RecBole 1.2.1 needs on today's numpy, scipy and torch (applied on import).
 
-RecBole 1.2.1 was released against numpy 1.x, scipy < 1.12 and torch < 2.6. This module patches the few
-places where that shows, once, on import of :mod:`recbole_meta`. Each patch is idempotent (applying it twice
-changes nothing) and names the breakage it repairs. Nothing here patches ``torch.load``: checkpoints are made
-safe by writing them in a weights-only format instead (see :mod:`recbole_meta.checkpoint`).
-
-Breakages that need no patch, only discipline, are listed too, so that this file is the single place to read:
-
-* ``import recbole.quick_start`` imports ray 2.6.3, which needs ``pkg_resources`` and numpy 1.x. recbole_meta
-  never imports ``recbole.quick_start``; :mod:`recbole_meta.quick_start` re-implements its two entry points.
-* pandas >= 3 breaks loading ``token_seq`` fields (ml-100k's ``class``): ``setup.cfg`` pins ``pandas<3``.
-* ``Trainer.evaluate(load_best_model=True)`` and ``Trainer.resume_checkpoint`` call ``torch.load`` without
-  ``weights_only`` on a pickled ``Config``; torch >= 2.6 refuses them. The plugin's trainers save and load a
-  weights-only format (:class:`recbole_meta.trainer.safe_checkpoint.SafeCheckpointMixin`).
+Each repair is idempotent (applying it twice changes nothing) and names the breakage it repairs.
 """
 
 import numpy as np
@@ -63,7 +51,7 @@ def _undo_recbole_anomaly_mode():
 
 
 def apply():
-    """Apply every patch (idempotent). Called once when :mod:`recbole_meta` is imported."""
+    """Apply every repair of this module (idempotent)."""
     global _APPLIED
     _patch_numpy_aliases()
     _patch_scipy_dok_update()

@@ -1,0 +1,36 @@
+"""Every change recbole_meta makes to RecBole 1.2.1's behaviour, in one package, each with why.
+
+The rest of the plugin extends RecBole only through its public extension points (subclasses of its models,
+datasets, loaders and trainers) and calls this package wherever it must reach further. Index:
+
+* :mod:`.environment` (applied on ``import recbole_meta``): numpy 2 aliases RecBole's ``Config`` and ``NDCG``
+  read (``np.float_``, ...); scipy >= 1.12's removed ``dok_matrix._update``, which RecBole's graph models
+  call; RecBole's ``sine.py`` turning on autograd anomaly detection for the whole process at import.
+* :mod:`.evaluator`: plugin metrics are written into RecBole's four evaluator registries, which have no
+  registration call (:func:`.evaluator.add_metric`); RecBole's ``Collector`` gathers a fixed set of
+  resources, so a metric that needs another one (the tail metrics' tail hits) gets it through
+  :func:`.evaluator.add_collector_resource`, which wraps three ``Collector`` methods once.
+* :mod:`.data`: RecBole's ``create_dataset`` and ``data_preparation`` silently reload pickles from
+  ``saved/``; the plugin builds both from the atomic files unless the user asked for a saved file
+  (:func:`.data.build_dataset`, :func:`.data.split_dataset`). Loaders that RecBole's trainer must treat as
+  full-sort evaluation subclass :class:`.data.FullSortLoader`, which skips the parent's ``__init__`` (it
+  builds a user history from a RecBole ``Dataset`` those loaders do not have). A data preparation that fixes
+  the metrics of its task sets them with :func:`.data.set_metrics`, which re-derives what RecBole's
+  ``Config`` derives from them (``eval_type``).
+* :mod:`.config`: RecBole's ``Config`` reads the command line from ``sys.argv``;
+  :func:`.config.command_line` lends it the plugin's ``argv`` for that one read.
+
+Breakages that need no patch, only discipline:
+
+* ``import recbole.quick_start`` imports ray 2.6.3, which needs ``pkg_resources`` and numpy 1.x. recbole_meta
+  never imports ``recbole.quick_start``; :mod:`recbole_meta.quick_start` re-implements its two entry points.
+* pandas >= 3 breaks loading ``token_seq`` fields (ml-100k's ``class``): ``setup.cfg`` pins ``pandas<3``.
+* ``Trainer.evaluate(load_best_model=True)`` and ``Trainer.resume_checkpoint`` call ``torch.load`` without
+  ``weights_only`` on a pickled ``Config``; torch >= 2.6 refuses them. The plugin's trainers save and load a
+  weights-only format (:class:`recbole_meta.trainer.safe_checkpoint.SafeCheckpointMixin`); nothing patches
+  ``torch.load``.
+"""
+
+from recbole_meta.compat.environment import apply, is_applied
+
+__all__ = ["apply", "is_applied"]
