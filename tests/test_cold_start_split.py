@@ -50,7 +50,8 @@ def test_training_never_sees_a_test_or_new_pair(leaky):
     for _ in range(5):  # episodes are redrawn every epoch
         for batch in train:
             trained |= _batch_pairs(batch)
-    assert trained == _pairs(split, np.concatenate(list(split.train_rows.values())))
+    allowed = _pairs(split, np.concatenate(list(split.train_rows.values())))
+    assert trained <= allowed and len(trained) > len(allowed) // 2  # support first: the query takes <= 10
     for user, item in trained:
         assert split.user_group[user] == EXISTING
         assert not split.item_is_new[item]

@@ -11,7 +11,12 @@ recommendation scenarios), written so that nothing a test task asks about was ev
   and are reported), the first-interaction time quantile (``{time_quantile: 0.8}``), or a random fraction
   (``{fraction: 0.2}``);
 * meta-training sees only existing users x existing items, minus each existing user's *warm query*: ``query_size``
-  of their existing-item ratings held out before training;
+  of their existing-item ratings held out before training (from a share ``warm_holdout_fraction`` of the existing
+  users; the others keep every existing-item rating for training and have no warm task);
+* with ``heavy_users_for_training: True`` users above ``max_user_inter`` are kept as meta-training users only: all
+  their existing-item ratings are training ratings, they are never validation or test users, and the test and
+  validation users and tasks are exactly those of the same seed without the option (the users are split and the
+  tasks drawn before the heavy users are added; tested);
 * each test user has one support set, their known existing-item ratings (for existing users: the training
   ratings; for new users: their existing-item ratings minus the user-cold query). The states differ by the query:
 
@@ -87,6 +92,12 @@ class ColdStartSplit:
         self.min_support = _positive_int(config, "min_support_size")
         self.min_user_inter = _positive_int(config, "min_user_inter")
         self.max_user_inter = config["max_user_inter"]
+        self.warm_holdout_fraction = _fraction(config, "warm_holdout_fraction")
+        self.heavy_users_for_training = _flag(config, "heavy_users_for_training")
+        if self.heavy_users_for_training and self.max_user_inter is None:
+            raise ValueError(
+                "heavy_users_for_training: True needs max_user_inter (the bound above which users are heavy)"
+            )
         self.report = OrderedDict()
 
         self._load_interactions(config)
@@ -169,6 +180,14 @@ class ColdStartSplit:
         if high is not None:
             self.report[f"users removed: more than {high} ratings"] = int((counts > int(high)).sum())
         keep = keep_user[self.users]
+        self.heavy_users = np.zeros(0, dtype=np.int64)
+        self._heavy_rows = None
+        if self.heavy_users_for_training:
+            heavy = counts > int(high)
+            self.heavy_users = np.flatnonzero(heavy)
+            rows = heavy[self.users]
+            self._heavy_rows = (self.users[rows], self.items[rows], self.ratings[rows], self.times[rows])
+            self.report["heavy users kept for meta-training only"] = len(self.heavy_users)
         self.users, self.items = self.users[keep], self.items[keep]
         self.ratings, self.times = self.ratings[keep], self.times[keep]
         self.kept_users = np.flatnonzero(keep_user)
@@ -220,6 +239,9 @@ class ColdStartSplit:
             self.report["interactions dropped with their items (non_numeric: drop)"] = int((~keep).sum())
             self.users, self.items = self.users[keep], self.items[keep]
             self.ratings, self.times = self.ratings[keep], self.times[keep]
+            if self._heavy_rows is not None:
+                keep = ~dropped[self._heavy_rows[1]]
+                self._heavy_rows = tuple(column[keep] for column in self._heavy_rows)
         rated = np.bincount(self.items, minlength=self.n_items) > 0
         self.item_is_new &= ~dropped
         self.report["existing items (rated)"] = int((rated & ~self.item_is_new).sum())
@@ -317,8 +339,15 @@ class ColdStartSplit:
         self.tasks = {state: [] for state in (*STATES, VALID_STATE)}
         self.train_rows = {}
         skipped = {state: 0 for state in (*STATES, VALID_STATE)}
-        skipped_train = 0
+        skipped_train = no_holdout = 0
         need = f"{q} query + {min_s} support"
+        held_out = np.ones(self.n_users, dtype=bool)
+        if self.warm_holdout_fraction < 1.0:
+            existing = np.flatnonzero(self.user_group == EXISTING)
+            keep = _rng(self.seed, 4).permutation(existing)[
+                int(round(self.warm_holdout_fraction * len(existing))) :
+            ]
+            held_out[keep] = False
         for user in self.kept_users:
             rows = order[bounds[user] : bounds[user + 1]]
             if len(rows) == 0:  # every rating was on a dropped item
@@ -329,9 +358,13 @@ class ColdStartSplit:
             if group == EXISTING:
                 support = old_rows
                 if len(old_rows) >= q + min_s:
+                    # drawn for every user, so that the fraction changes no other draw of the split
                     query = rng.choice(old_rows, size=q, replace=False)
-                    support = np.setdiff1d(old_rows, query)
-                    self.tasks["warm"].append(Task(user, support, query))
+                    if held_out[user]:
+                        support = np.setdiff1d(old_rows, query)
+                        self.tasks["warm"].append(Task(user, support, query))
+                    else:
+                        no_holdout += 1
                 else:
                     skipped["warm"] += 1
                 if len(support) >= 2:
@@ -364,6 +397,10 @@ class ColdStartSplit:
                     )
                 else:
                     skipped["user_item_cold"] += 1
+        self.report[
+            f"existing users without a warm holdout (warm_holdout_fraction {self.warm_holdout_fraction:g})"
+        ] = no_holdout
+        self._add_heavy_users()
         self.train_users = np.array(sorted(self.train_rows), dtype=np.int64)
         self.report["training users"] = len(self.train_users)
         self.report["existing users skipped for training (< 2 ratings left)"] = skipped_train
@@ -372,6 +409,30 @@ class ColdStartSplit:
             self.report[f"{state} tasks"] = len(self.tasks[state])
             self.report[f"{state}: users skipped (need {need} ratings of the state's kind)"] = skipped[state]
         self._skipped = skipped
+
+    def _add_heavy_users(self):
+        """Heavy users' existing-item ratings become training rows (appended, so no earlier row index moves)."""
+        if self._heavy_rows is None:
+            return
+        users, items, ratings, times = self._heavy_rows
+        old = ~self.item_is_new[items]
+        start = len(self.users)
+        self.users = np.concatenate([self.users, users])
+        self.items = np.concatenate([self.items, items])
+        self.ratings = np.concatenate([self.ratings, ratings])
+        self.times = np.concatenate([self.times, times])
+        rows = start + np.flatnonzero(old)
+        order = np.argsort(users[old], kind="stable")
+        rows, owners = rows[order], users[old][order]
+        cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True])
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            if b - a >= 2:
+                self.train_rows[int(owners[a])] = rows[a:b]
+                self.user_group[owners[a]] = EXISTING
+        self.report["heavy users' training ratings"] = int(
+            sum(len(self.train_rows[int(u)]) for u in self.heavy_users if int(u) in self.train_rows)
+        )
+        self._heavy_rows = None
 
     def _check_states(self, eval_states):
         eval_states = list(STATES if eval_states is None else eval_states)
@@ -406,6 +467,20 @@ def _positive_int(config, key):
     value = config[key]
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _fraction(config, key):
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+        raise ValueError(f"{key} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _flag(config, key):
+    value = config[key]
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be True or False, got {value!r}")
     return value
 
 

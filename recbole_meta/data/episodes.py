@@ -17,10 +17,20 @@ field               shape       content
 ``S`` and ``Q`` are the longest support / query in the meta-batch. Losses and metrics weigh every position by its
 mask, so padding never changes a result (tested against the unpadded per-task path).
 
-Training episodes are drawn from each existing user's training ratings: a random ``query_size`` of them (fewer
-when the user has few, keeping ``min_support_size`` for the support) form the query, the rest the support. With
-``resample_episodes: True`` the draw is repeated every epoch (fixed query sets are memorised otherwise; see
-``shared/DESIGN.md``); test and validation episodes are fixed by the split.
+Training episodes are drawn from each training user's training ratings, *support first*, so that they look like
+the test episodes (MeLU's released code does the same: support = the user's ratings minus a query of 10, at least 3):
+
+* ``train_support_size: valid`` (default): the support size is drawn from the support sizes of the validation
+  users' tasks (the test states' distribution, estimated without a test user); ``[low, high]``: uniform in that
+  range; either way at least ``min_train_support`` and at most the user's ratings minus one. The query takes
+  what remains, up to ``query_size``. Users with fewer than ``min_train_support + 1`` training ratings give no
+  training task. A heavy user's support is thus a random subset of their ratings, redrawn every epoch.
+* ``train_support_size: ~`` (the earlier behaviour, kept as an ablation): query first, a random ``query_size``
+  of the ratings (fewer when the user has few, keeping ``min_support_size`` for the support), the rest the
+  support; most ml-100k training supports then hold 1-3 ratings while test supports hold about 24.
+
+With ``resample_episodes: True`` the draw is repeated every epoch (fixed query sets are memorised otherwise);
+test and validation episodes are fixed by the split.
 """
 
 import math
@@ -93,6 +103,8 @@ class EpisodeLoader:
         self.bucket = bool(config["bucket_by_length"])
         self.dtype = torch.get_default_dtype()
         self._rng = np.random.default_rng([int(config["seed"]), 3])
+        if self.training:
+            self.support_sizes, self.min_train_support = training_support_sizes(config, split)
         self._tasks = list(tasks) if tasks is not None else self.sample_training_tasks()
 
     @property
@@ -104,15 +116,25 @@ class EpisodeLoader:
         return self._tasks
 
     def sample_training_tasks(self):
-        """One task per training user: a random query of their training ratings, the rest as support."""
+        """One task per training user (see the module docstring: support first, or query first with ``~``)."""
         from recbole_meta.data.cold_start_split import Task
 
         q_max, min_s = self.split.query_size, self.split.min_support
         tasks = []
-        for user in self.split.train_users:
+        if self.support_sizes is None:
+            for user in self.split.train_users:
+                rows = self._rng.permutation(self.split.train_rows[int(user)])
+                q = max(1, min(q_max, len(rows) - min_s))
+                tasks.append(Task(user, rows[q:], rows[:q]))
+            return tasks
+        users = [
+            u for u in self.split.train_users if len(self.split.train_rows[int(u)]) > self.min_train_support
+        ]
+        drawn = self._rng.choice(self.support_sizes, size=len(users), replace=True)
+        for user, size in zip(users, drawn):
             rows = self._rng.permutation(self.split.train_rows[int(user)])
-            q = max(1, min(q_max, len(rows) - min_s))
-            tasks.append(Task(user, rows[q:], rows[:q]))
+            s = int(min(max(size, self.min_train_support), len(rows) - 1))
+            tasks.append(Task(user, rows[:s], rows[s : s + q_max]))
         return tasks
 
     def _batches(self):
@@ -150,6 +172,32 @@ class EpisodeLoader:
 
     def __repr__(self):
         return f"EpisodeLoader({self.name}: {len(self._tasks)} tasks, {len(self)} meta-batches)"
+
+
+def training_support_sizes(config, split):
+    """(support sizes to draw from, or ``None`` for query-first episodes; ``min_train_support``) from the config."""
+    from recbole_meta.data.cold_start_split import VALID_STATE
+
+    minimum = config["min_train_support"]
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
+        raise ValueError(f"min_train_support must be a positive integer, got {minimum!r}")
+    value = config["train_support_size"]
+    if value is None:
+        return None, minimum
+    if value == "valid":
+        sizes = np.array([len(t.support) for t in split.tasks[VALID_STATE]], dtype=np.int64)
+        return sizes, minimum
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and minimum <= value[0] <= value[1]
+    ):
+        return np.arange(value[0], value[1] + 1, dtype=np.int64), minimum
+    raise ValueError(
+        f"train_support_size must be 'valid', [low, high] with min_train_support ({minimum}) <= low <= high, "
+        f"or ~ (query first), got {value!r}"
+    )
 
 
 class StateLoaders(OrderedDict):
