@@ -135,7 +135,7 @@ def test_residual_attention_corrects_the_baseline(built):
     residual.load_state_dict(model.state_dict())
     user, items, ratings, mask, target = _task(model, n_support=5)
     attention, attended, gate, baseline = residual.parts(user, items, ratings, mask, target)
-    support_baseline = residual.bias(items, ratings, mask, items)
+    support_baseline = residual.bias(items, ratings, mask, items, user)
     torch.testing.assert_close(attended, attention @ (ratings - support_baseline))
     torch.testing.assert_close(residual(user, items, ratings, mask, target), baseline + gate * attended)
     # an item exactly like the support's only item: full attention, its residual is passed on (gate open)
@@ -144,7 +144,7 @@ def test_residual_attention_corrects_the_baseline(built):
     with torch.no_grad():
         residual.gate[-1].bias.fill_(50.0)
         out = residual(user, items, ratings, one, items[:1])
-    base = residual.bias(items, ratings, one, items[:1])
+    base = residual.bias(items, ratings, one, items[:1], user)
     torch.testing.assert_close(out, base + ratings[0] - base)
 
 
@@ -157,6 +157,12 @@ def test_item_bias_enters_the_prototype_score(built):
     with_bias = ProtoRec(config, dataset)
     with_bias.load_state_dict(model.state_dict(), strict=False)
     user, items, ratings, mask, target = _task(model, n_support=5)
+    difference = with_bias.score(user, items, ratings, mask, target) - model.score(
+        user, items, ratings, mask, target
+    )
+    torch.testing.assert_close(difference, with_bias.bias.item_bias_for(target, user))
+    with_bias.eval()  # evaluation: the plain training item bias
+    model.eval()
     difference = with_bias.score(user, items, ratings, mask, target) - model.score(
         user, items, ratings, mask, target
     )

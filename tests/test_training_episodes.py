@@ -107,7 +107,9 @@ def test_pool_options_leave_test_and_validation_users_unchanged(root):
         old = (pooled.users == user) & ~pooled.item_is_new[pooled.items]
         assert len(pooled.train_rows[user]) == int(old.sum())
     # nothing a test query asks about is trained on
-    trained = {(int(pooled.users[r]), int(pooled.items[r])) for rows in pooled.train_rows.values() for r in rows}
+    trained = {
+        (int(pooled.users[r]), int(pooled.items[r])) for rows in pooled.train_rows.values() for r in rows
+    }
     for state in (*STATES, "valid"):
         for task in pooled.tasks[state]:
             assert not trained & {(task.user, int(pooled.items[r])) for r in task.query}

@@ -98,7 +98,12 @@ class MatchingNet(MetaRecommender):
         self.gate = nn.Sequential(
             nn.Linear(self.embed.output_size + 4, gate_hidden), nn.ReLU(), nn.Linear(gate_hidden, 1)
         )
-        self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
+        self.bias = BiasTerms(
+            self.split,
+            config["bias_item_shrinkage"],
+            config["bias_user_shrinkage"],
+            leave_one_out=config["bias_leave_one_out"],
+        )
         self.attend_to = config["attend_to"]
         if self.attend_to not in ("rating", "residual"):
             raise ValueError(f"attend_to must be 'rating' or 'residual', got {self.attend_to!r}")
@@ -113,7 +118,9 @@ class MatchingNet(MetaRecommender):
         attention, cosine = masked_attention(query, support, support_mask, self.temperature)
         values = support_rating
         if self.attend_to == "residual":
-            values = support_rating - self.bias(support_item, support_rating, support_mask, support_item)
+            values = support_rating - self.bias(
+                support_item, support_rating, support_mask, support_item, user
+            )
         attended = attention @ values
         count = support_mask.sum()
         nearest = torch.where(support_mask > 0, cosine, torch.full_like(cosine, -1.0)).amax(dim=-1)
@@ -130,7 +137,7 @@ class MatchingNet(MetaRecommender):
         )
         gate = torch.sigmoid(self.gate(torch.cat([query, stats], dim=-1)).squeeze(-1))
         gate = gate * (count > 0).to(gate.dtype)  # nothing to attend to: the baseline alone
-        baseline = self.bias(support_item, support_rating, support_mask, target_item)
+        baseline = self.bias(support_item, support_rating, support_mask, target_item, user)
         return attention, attended, gate, baseline
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):

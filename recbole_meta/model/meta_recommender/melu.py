@@ -20,7 +20,8 @@ unless ``first_order``), which the authors' released code did not do. MeLU-1 / M
 
 Option not in the paper (``predict_residual: True``): the network predicts r_ui - b_ui, the residual over the
 baseline predictor b_ui = mu + b_i + b_u of :mod:`~recbole_meta.model.meta_recommender.bias` (b_u from the
-support set), so that the meta-learner starts from what the bias model already knows.
+support set), so that the meta-learner starts from what the bias model already knows; in training its b_i leaves
+out the task user's own rating (``bias_leave_one_out``, see the bias module).
 """
 
 import torch
@@ -70,7 +71,12 @@ class MeLU(MetaRecommender):
         self.output = nn.Linear(width, 1)
         self.predict_residual = bool(config["predict_residual"])
         if self.predict_residual:
-            self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
+            self.bias = BiasTerms(
+                self.split,
+                config["bias_item_shrinkage"],
+                config["bias_user_shrinkage"],
+                leave_one_out=config["bias_leave_one_out"],
+            )
         elif config["init_output_bias"]:
             # start from the global-mean predictor rather than from 0 on a 1-5 scale
             _, _, ratings = self.split.train_interactions()
@@ -82,5 +88,5 @@ class MeLU(MetaRecommender):
         x = torch.cat([user_embedding.expand(target_item.shape[0], -1), item_embedding], dim=-1)
         prediction = self.output(self.decision(x)).squeeze(-1)
         if self.predict_residual:
-            prediction = prediction + self.bias(support_item, support_rating, support_mask, target_item)
+            prediction = prediction + self.bias(support_item, support_rating, support_mask, target_item, user)
         return prediction

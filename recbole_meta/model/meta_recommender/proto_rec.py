@@ -69,7 +69,12 @@ class ProtoRec(MetaRecommender):
         self.shift = nn.Parameter(torch.zeros(()))
         self.use_item_bias = bool(config["use_item_bias"])
         if self.use_item_bias:
-            self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
+            self.bias = BiasTerms(
+                self.split,
+                config["bias_item_shrinkage"],
+                config["bias_user_shrinkage"],
+                leave_one_out=config["bias_leave_one_out"],
+            )
             self.item_bias_weight = nn.Parameter(torch.ones(()))
 
     def score(self, user, support_item, support_rating, support_mask, target_item):
@@ -81,7 +86,7 @@ class ProtoRec(MetaRecommender):
         c_disliked = prototypes(support, support_mask - liked, self.default_disliked)
         logit = prototype_logit(query, c_liked, c_disliked, F.softplus(self.log_scale), self.shift)
         if self.use_item_bias:
-            logit = logit + self.item_bias_weight * self.bias.item_bias[target_item]
+            logit = logit + self.item_bias_weight * self.bias.item_bias_for(target_item, user)
         return logit
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
