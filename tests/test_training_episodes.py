@@ -123,3 +123,22 @@ def test_pool_option_values_are_checked(root):
         _split(root, warm_holdout_fraction=0.0)
     with pytest.raises(ValueError, match="heavy_users_for_training"):
         _split(root, heavy_users_for_training="yes")
+
+
+def test_state_protocol_draws_support_and_query_from_the_state_items(root):
+    base, _ = _split(root)
+    state, _ = _split(root, item_state_support="state")
+    for name in ("warm", "user_cold", "valid"):
+        assert _tasks(state, name) == _tasks(base, name)
+    for name in ("item_cold", "user_item_cold"):
+        assert state.tasks[name]
+        queries = {t.user: tuple(sorted(base.items[t.query])) for t in base.tasks[name]}
+        for task in state.tasks[name]:
+            assert state.item_is_new[state.items[task.support]].all()
+            assert state.item_is_new[state.items[task.query]].all()
+            assert not set(task.support) & set(task.query)
+            assert (
+                tuple(sorted(state.items[task.query])) == queries[task.user]
+            )  # the same query as the default
+    with pytest.raises(ValueError, match="item_state_support"):
+        _split(root, item_state_support="new")

@@ -31,6 +31,11 @@ recommendation scenarios), written so that nothing a test task asks about was ev
 
   Validation users form ``user_cold``-like tasks used for early stopping.
 
+  With ``item_state_support: state`` (MeLU's released code) the item_cold / user_item_cold supports are instead
+  the user's other new-item ratings: support and query both from the state's items (such a task then needs
+  ``query_size + min_support_size`` new-item ratings). The default describes a new item met by a user whose
+  tastes are known from the existing catalogue; ``state`` measures adaptation on the new items themselves.
+
 Users that cannot form a task of a state (too few ratings of the kind it needs) are skipped for that state and
 counted in :attr:`ColdStartSplit.report`, which is logged; nothing is dropped silently.
 """
@@ -94,6 +99,11 @@ class ColdStartSplit:
         self.max_user_inter = config["max_user_inter"]
         self.warm_holdout_fraction = _fraction(config, "warm_holdout_fraction")
         self.heavy_users_for_training = _flag(config, "heavy_users_for_training")
+        self.item_state_support = config["item_state_support"]
+        if self.item_state_support not in ("existing", "state"):
+            raise ValueError(
+                f"item_state_support must be 'existing' or 'state', got {self.item_state_support!r}"
+            )
         if self.heavy_users_for_training and self.max_user_inter is None:
             raise ValueError(
                 "heavy_users_for_training: True needs max_user_inter (the bound above which users are heavy)"
@@ -372,9 +382,13 @@ class ColdStartSplit:
                 else:
                     skipped_train += 1
                 if len(new_rows) >= q and len(support) >= min_s:
-                    self.tasks["item_cold"].append(
-                        Task(user, support, rng.choice(new_rows, q, replace=False))
+                    task = self._new_item_task(
+                        user, support, new_rows, rng.choice(new_rows, q, replace=False)
                     )
+                    if task is not None:
+                        self.tasks["item_cold"].append(task)
+                    else:
+                        skipped["item_cold"] += 1
                 else:
                     skipped["item_cold"] += 1
             elif group == VALIDATION:
@@ -392,9 +406,13 @@ class ColdStartSplit:
                 else:
                     skipped["user_cold"] += 1
                 if len(new_rows) >= q and len(support) >= min_s:
-                    self.tasks["user_item_cold"].append(
-                        Task(user, support, rng.choice(new_rows, q, replace=False))
+                    task = self._new_item_task(
+                        user, support, new_rows, rng.choice(new_rows, q, replace=False)
                     )
+                    if task is not None:
+                        self.tasks["user_item_cold"].append(task)
+                    else:
+                        skipped["user_item_cold"] += 1
                 else:
                     skipped["user_item_cold"] += 1
         self.report[
@@ -409,6 +427,19 @@ class ColdStartSplit:
             self.report[f"{state} tasks"] = len(self.tasks[state])
             self.report[f"{state}: users skipped (need {need} ratings of the state's kind)"] = skipped[state]
         self._skipped = skipped
+
+    def _new_item_task(self, user, support, new_rows, query):
+        """An item_cold / user_item_cold task; its support depends on ``item_state_support``.
+
+        ``existing`` (default): the user's known existing-item ratings. ``state`` (MeLU's released code): the
+        support is the user's other new-item ratings, so support and query both come from the state's items;
+        ``None`` when fewer than ``min_support_size`` are left. The query draw is the same in both modes, so the
+        other states' tasks do not change.
+        """
+        if self.item_state_support == "existing":
+            return Task(user, support, query)
+        own = np.setdiff1d(new_rows, query)
+        return Task(user, own, query) if len(own) >= self.min_support else None
 
     def _add_heavy_users(self):
         """Heavy users' existing-item ratings become training rows (appended, so no earlier row index moves)."""

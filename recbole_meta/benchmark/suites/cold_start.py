@@ -3,12 +3,15 @@
 * ``cold_start`` -- the cold-start protocol of ``recbole_meta/data/cold_start_split.py`` (users with 13-100
   ratings; 70/10/20 existing / validation / new users; items released in 1997 or later are new; query 10),
   MeLU's four states. Every run builds the same split for a seed and is evaluated by the same code: the simple
-  baselines (global mean, item mean, user support mean, user mean + shrunk item bias), MeLU-1 and MeLU-5,
+  baselines (global mean, item mean, user support mean, user mean + shrunk item bias, biased MF with the user
+  folded in from the support), MeLU-1 and MeLU-5,
   plain MAML (every parameter adapted), the same network trained without meta-learning and fine-tuned on the
   support at test time, and three levers: MeLU-5 predicting the residual over the bias model, MeLU-5 on
   fixed episodes (support/query drawn once instead of every epoch), MeLU-5 with the item id as a feature, and
-  MeLU-5 on meta-batches bucketed by support length (the speed lever: does it cost accuracy?).
-  MAE, RMSE, graded NDCG@1/@3.
+  MeLU-5 on meta-batches bucketed by support length (the speed lever: does it cost accuracy?); ablations of the
+  episode protocol (query-first episodes, the residual model without the leave-one-out item bias, warm queries
+  held out from half of the users); a training pool with the heavy users (bias, MF fold-in, MeLU-5 variants); and
+  MeLU's own item-state protocol. MAE, RMSE, graded NDCG@1/@3.
 * ``cold_start_speed`` -- one run: MAML meta-training throughput (tasks per second, forward + meta-gradient,
   MeLU-5, second order) with the whole meta-batch vectorised (vmap over padded tasks) against the per-task
   loop, the same model and tasks, interleaved (:func:`recbole_meta.benchmark.compare_timing`); the same with
@@ -30,7 +33,15 @@ from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, recbol
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 _TINY = os.path.join(_REPO, "tests", "test_data")
 
-SHARED = {"dataset": "ml-100k", "meta_num_threads": 1}
+# The episode protocol is named explicitly (training episodes support first, sizes like the validation tasks;
+# leave-one-out item bias in training), so that results measured under another protocol are not reused.
+SHARED = {
+    "dataset": "ml-100k",
+    "meta_num_threads": 1,
+    "train_support_size": "valid",
+    "min_train_support": 3,
+    "bias_leave_one_out": True,
+}
 QUICK = {
     "dataset": "tiny",
     "data_path": _TINY,
@@ -61,8 +72,29 @@ VARIANTS = [
     ("MeLU-5-item-id", {"item_features": ["item_id", "release_year", "class"]}),
     # speed lever: meta-batches of tasks with similar support lengths (less padding); does it cost accuracy?
     ("MeLU-5-bucketed", {"bucket_by_length": True}),
+    # episode ablations: the earlier query-first episodes (most training supports 1-3 ratings); the residual
+    # model with the plain item bias in training (a training query's own rating inside its b_i)
+    ("MeLU-5-query-first", {"train_support_size": None}),
+    ("MeLU-5-residual-no-loo", {"predict_residual": True, "bias_leave_one_out": False}),
+    # training pool: warm queries held out from half of the existing users only
+    ("MeLU-5-warm-holdout-0.5", {"warm_holdout_fraction": 0.5}),
 ]
-BASELINES = ["GlobalMean", "ItemMean", "UserMean", "UserItemBias"]
+BASELINES = ["GlobalMean", "ItemMean", "UserMean", "UserItemBias", "MFFoldIn"]
+# A training pool that holds more signal: users above 100 ratings as meta-training users only (test and
+# validation users and tasks unchanged), every model of the group on it.
+HEAVY = {"heavy_users_for_training": True}
+POOL_RUNS = [
+    ("UserItemBias-heavy-users", "UserItemBias", HEAVY),
+    ("MFFoldIn-heavy-users", "MFFoldIn", HEAVY),
+    ("MeLU-5-heavy-users", "MeLU", HEAVY),
+    ("MeLU-5-item-id-heavy-users", "MeLU", {**HEAVY, "item_features": ["item_id", "release_year", "class"]}),
+    ("MeLU-5-residual-heavy-users", "MeLU", {**HEAVY, "predict_residual": True}),
+]
+# MeLU's released code: item_cold / user_item_cold supports from the state's own (new) items
+STATE_RUNS = [
+    ("UserItemBias-state-protocol", "UserItemBias", {"item_state_support": "state"}),
+    ("MeLU-5-state-protocol", "MeLU", {"item_state_support": "state"}),
+]
 
 
 @register_suite("cold_start")
@@ -73,7 +105,10 @@ def cold_start(options):
             "ml-100k (RecBole's embedded copy), MeLU's cold-start states. Users with 13-100 ratings (582), "
             "split 70/10/20 into existing / validation / new users by the seed; items released in 1997 or "
             "later (and the two with a non-numeric year) are new. Meta-training sees existing users x "
-            "existing items minus each existing user's 10 held-out warm-query ratings. Test tasks: support = "
+            "existing items minus each existing user's 10 held-out warm-query ratings. Training episodes are "
+            "drawn support first (its size from the validation tasks' support sizes, at least 3; the query the "
+            "rest, up to 10; redrawn every epoch), and in training the item bias leaves out the task user's own "
+            "rating. Test tasks: support = "
             "the user's known existing-item ratings, query = 10 ratings: warm (existing users, held-out "
             "existing items), user_cold (new users, existing items), item_cold (existing users, new items), "
             "user_item_cold (new users, new items). Ratings in raw 1-5 units; predictions clipped to [1, 5]; "
@@ -81,13 +116,18 @@ def cold_start(options):
             "release_year/genres embedded (32 each), decision layers 64-64, local lr 0.01, Adam 0.001, "
             "meta-batch 32, second order, at most 30 epochs with early stopping on the validation users' MAE "
             "(patience 5); one torch thread per run. Baselines have nothing to train: mean training rating, "
-            "item mean, mean of the support, and mu + b_i + b_u shrunk (lambda 10 / 5)."
+            "item mean, mean of the support, and mu + b_i + b_u shrunk (lambda 10 / 5); MFFoldIn: biased MF "
+            "(ALS, k 8, lambda 10) on the training ratings, each user's factor and bias by ridge on the support. "
+            "Rows ending -heavy-users add the users with more than 100 ratings as meta-training users only (test "
+            "and validation tasks unchanged); -state-protocol rows draw item_cold / user_item_cold supports from "
+            "the user's other new-item ratings (MeLU's released code)."
         ),
         config=SHARED,
         quick_config=QUICK,
         seeds=(0, 1, 2, 3, 4),
         runs=[recbole_run(name, name) for name in BASELINES]
-        + [recbole_run(name, "MeLU", config=overrides) for name, overrides in VARIANTS],
+        + [recbole_run(name, "MeLU", config=overrides) for name, overrides in VARIANTS]
+        + [recbole_run(name, model, config=overrides) for name, model, overrides in POOL_RUNS + STATE_RUNS],
         compare="MeLU-5",
         baselines=BASELINES,
         primary_metric="mae",
