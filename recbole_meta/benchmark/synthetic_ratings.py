@@ -1,0 +1,255 @@
+r"""Planted-signal explicit ratings for the cold-start suites, with the true mean of every rating known.
+
+The rating of user u for item i is
+
+    r_ui = mu + b_i + b_u + a_u . c_i + z_u . h_i + sigma * eps,   eps ~ N(0, 1),
+
+* ``b_i`` -- item bias: a category part plus an idiosyncratic part (the item's identity);
+* ``b_u`` -- user bias, seen only through the user's ratings;
+* ``a_u . c_i`` -- the *feature interaction*: ``a_u`` from the user's features (gender, age, occupation
+  embeddings), ``c_i`` from the item's features (category and tag embeddings); the same for every user with the
+  same features, so a model that embeds the features can learn it from the training users;
+* ``z_u . h_i`` -- the *latent taste*: ``z_u ~ N(0, I)`` is drawn per user and appears in no feature, so it is
+  seen only through the user's support ratings; ``h_i`` comes from the item's category and tags (a user-specific
+  weighting of item features: what MeLU's local update is for) plus a small idiosyncratic part;
+* Gaussian noise of known standard deviation ``noise``.
+
+Each term is rescaled on the generated (user, item) pairs to the standard deviation asked for. Ratings stay
+**continuous** (no rounding or clipping), so the Oracle that predicts the true mean has an expected MAE of
+``noise * sqrt(2 / pi)`` and RMSE ``noise``: the noise floor is exact. Which items a user rates does not depend
+on the rating (popularity only), so the observed ratings are an unbiased sample of the planted model.
+
+The files are RecBole atomic files written by the helpers of :mod:`recbole_meta.benchmark.synthetic` (the same
+feature columns as its generator); the truth is saved next to them (``<name>.truth.npz``) and read by
+:class:`PlantedOracle`.
+"""
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recbole_meta.benchmark.synthetic import AGES, GENDERS, _activity, _pick_items, _write_files
+from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
+from recbole_meta.utils import register_model
+
+TRUTH_SUFFIX = ".truth.npz"
+
+
+@dataclass
+class PlantedRatings:
+    """Where the files are and the planted truth (0-based user and item indices; tokens are index + 1)."""
+
+    name: str
+    data_path: str
+    n_users: int
+    n_items: int
+    n_interactions: int
+    truth_file: str
+    noise: float
+    term_std: dict
+
+    def config_dict(self):
+        """RecBole config entries that load these files."""
+        return {
+            "data_path": self.data_path,
+            "USER_ID_FIELD": "user_id",
+            "ITEM_ID_FIELD": "item_id",
+            "RATING_FIELD": "rating",
+            "TIME_FIELD": "timestamp",
+            "load_col": {
+                "inter": ["user_id", "item_id", "rating", "timestamp"],
+                "user": ["user_id", "age", "gender", "occupation"],
+                "item": ["item_id", "category", "tags", "release_year"],
+            },
+            "planted_truth": self.truth_file,
+        }
+
+
+def true_means(truth, users, items):
+    """mu + b_i + b_u + a_u . c_i + z_u . h_i for 0-based index arrays (numpy)."""
+    return (
+        truth["mu"]
+        + truth["item_bias"][items]
+        + truth["user_bias"][users]
+        + np.einsum("nd,nd->n", truth["user_feature_factor"][users], truth["item_feature_factor"][items])
+        + np.einsum("nd,nd->n", truth["user_taste"][users], truth["item_taste_loading"][items])
+    )
+
+
+def generate_planted_ratings(
+    out_dir,
+    n_users,
+    n_items,
+    ratings_per_user=40,
+    seed=0,
+    name=None,
+    rank=4,
+    mu=3.5,
+    item_bias_std=0.4,
+    user_bias_std=0.3,
+    interaction_std=0.5,
+    taste_std=0.5,
+    noise=0.5,
+    min_user_ratings=13,
+    max_user_ratings=100,
+    popularity_exponent=0.5,
+    n_categories=12,
+    n_tags=30,
+    n_occupations=21,
+):
+    """Write ``<out_dir>/<name>/<name>.inter/.user/.item`` and the truth; return :class:`PlantedRatings`.
+
+    Args:
+        n_users, n_items (int): sizes; users rate ``min_user_ratings``..``max_user_ratings`` items (log-normal
+            activity around ``ratings_per_user`` on average).
+        rank (int): dimension of the feature interaction and of the latent taste.
+        item_bias_std, user_bias_std, interaction_std, taste_std (float): standard deviation of each term
+            over the generated ratings.
+        noise (float): sigma of the Gaussian rating noise (the Oracle's floor).
+        seed (int): same seed and arguments -> identical files.
+    """
+    if not min_user_ratings <= ratings_per_user <= max_user_ratings <= n_items:
+        raise ValueError(
+            f"need min_user_ratings ({min_user_ratings}) <= ratings_per_user ({ratings_per_user}) <= "
+            f"max_user_ratings ({max_user_ratings}) <= n_items ({n_items})"
+        )
+    name = name or f"planted_ratings_s{seed}"
+    rng = np.random.default_rng(seed)
+    scale = 1.0 / math.sqrt(rank)
+
+    # features
+    gender = rng.choice(len(GENDERS), size=n_users, p=[0.3, 0.7])
+    age = rng.choice(len(AGES), size=n_users)
+    occupation = rng.integers(0, n_occupations, size=n_users)
+    category = rng.integers(0, n_categories, size=n_items)
+    tag_lists = [rng.choice(n_tags, size=k, replace=False) for k in rng.integers(1, 4, size=n_items)]
+    release_year = rng.integers(1960, 2021, size=n_items)  # carries no signal
+
+    def item_side(per_category, per_tag):
+        return (per_category[category] + np.stack([per_tag[t].mean(axis=0) for t in tag_lists])) / math.sqrt(
+            2
+        )
+
+    # feature interaction: a_u from the user's features, c_i from the item's features
+    a = sum(
+        rng.normal(0, scale, (k, rank))[v]
+        for k, v in ((2, gender), (len(AGES), age), (n_occupations, occupation))
+    )
+    c = item_side(rng.normal(0, 1, (n_categories, rank)), rng.normal(0, 1, (n_tags, rank)))
+    # latent taste: z_u unseen, loading h_i from the item's features plus an idiosyncratic part
+    z = rng.normal(0, 1, (n_users, rank))
+    h = item_side(rng.normal(0, 1, (n_categories, rank)), rng.normal(0, 1, (n_tags, rank)))
+    h = h + 0.3 * rng.normal(0, 1, (n_items, rank))
+    item_bias = rng.normal(0, 1, n_categories)[category] + rng.normal(0, 1, n_items)
+    user_bias = rng.normal(0, 1, n_users)
+
+    counts = _activity(
+        rng, n_users, n_users * ratings_per_user, min_user_ratings, max_user_ratings, sigma=0.6
+    )
+    weights = np.arange(1, n_items + 1, dtype=float)[rng.permutation(n_items)] ** -popularity_exponent
+    users, items = _pick_items(
+        rng, counts, np.zeros((n_users, 1)), np.zeros((n_items, 1)), np.log(weights), strength=0.0
+    )
+
+    # each term rescaled to its standard deviation over the generated pairs (a constant factor per term)
+    def factor(values, target):
+        std = float(values.std())
+        return target / std if std > 0 else 0.0
+
+    interaction = np.einsum("nd,nd->n", a[users], c[items])
+    taste = np.einsum("nd,nd->n", z[users], h[items])
+    a = a * factor(interaction, interaction_std)
+    z = z * factor(taste, taste_std)
+    item_bias = item_bias * factor(item_bias[items], item_bias_std)
+    user_bias = user_bias * factor(user_bias[users], user_bias_std)
+    truth = {
+        "mu": np.float64(mu),
+        "item_bias": item_bias,
+        "user_bias": user_bias,
+        "user_feature_factor": a,
+        "item_feature_factor": c,
+        "user_taste": z,
+        "item_taste_loading": h,
+        "noise": np.float64(noise),
+    }
+    mean = true_means(truth, users, items)
+    rating = np.round(mean + noise * rng.normal(size=len(users)), 4)
+    timestamp = 880_000_000 + np.arange(len(users), dtype=np.int64) * 60
+
+    folder = os.path.join(out_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    _write_files(
+        folder,
+        name,
+        users,
+        items,
+        rating,
+        timestamp,
+        gender,
+        age,
+        occupation,
+        category,
+        tag_lists,
+        release_year,
+    )
+    truth_file = os.path.join(os.path.abspath(folder), name + TRUTH_SUFFIX)
+    np.savez(truth_file, **truth)
+    term_std = {
+        "item_bias": float(item_bias[items].std()),
+        "user_bias": float(user_bias[users].std()),
+        "feature_interaction": float(np.einsum("nd,nd->n", a[users], c[items]).std()),
+        "latent_taste": float(np.einsum("nd,nd->n", z[users], h[items]).std()),
+        "noise": float(noise),
+    }
+    return PlantedRatings(
+        name=name,
+        data_path=os.path.abspath(out_dir),
+        n_users=n_users,
+        n_items=n_items,
+        n_interactions=len(users),
+        truth_file=truth_file,
+        noise=float(noise),
+        term_std=term_std,
+    )
+
+
+@register_model
+class PlantedOracle(MetaRecommender):
+    """Predicts the planted true mean of each rating (the noise floor); reads ``planted_truth`` (a ``.npz``).
+
+    Data generated by :func:`generate_planted_ratings` only: user and item tokens are 1-based indices.
+    Nothing to train; the support is ignored.
+    """
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        path = config["planted_truth"]
+        if not path or not os.path.exists(str(path)):
+            raise ValueError(
+                f"PlantedOracle needs planted_truth, the truth file of the planted data; got {path!r}"
+            )
+        with np.load(path) as data:
+            truth = {key: data[key] for key in data.files}
+        index = {}
+        for side, field in (("user", dataset.uid_field), ("item", dataset.iid_field)):
+            tokens = dataset.field2id_token[field]
+            index[side] = np.array([int(t) - 1 if i > 0 else 0 for i, t in enumerate(tokens)], dtype=np.int64)
+        dtype = torch.get_default_dtype()
+        user_vector = np.hstack(
+            [truth["user_feature_factor"], truth["user_taste"], truth["user_bias"][:, None]]
+        )[index["user"]]
+        item_vector = np.hstack(
+            [truth["item_feature_factor"], truth["item_taste_loading"], np.ones((len(truth["item_bias"]), 1))]
+        )[index["item"]]
+        self.register_buffer("user_vector", torch.as_tensor(user_vector, dtype=dtype))
+        self.register_buffer("item_vector", torch.as_tensor(item_vector, dtype=dtype))
+        self.register_buffer(
+            "item_offset",
+            torch.as_tensor(float(truth["mu"]) + truth["item_bias"][index["item"]], dtype=dtype),
+        )
+
+    def forward(self, user, support_item, support_rating, support_mask, target_item):
+        return self.item_offset[target_item] + self.item_vector[target_item] @ self.user_vector[user]
