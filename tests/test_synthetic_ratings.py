@@ -1,0 +1,77 @@
+"""Planted ratings: each term has the asked size, the Oracle sits at the noise floor, features carry the planted part."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings, true_means
+from tests.cold_start_helpers import build, single_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return generate_planted_ratings(
+        str(tmp_path_factory.mktemp("data")),
+        n_users=300,
+        n_items=80,
+        ratings_per_user=25,
+        max_user_ratings=60,
+        seed=3,
+        noise=0.4,
+    )
+
+
+def _ratings(planted):
+    inter = pd.read_csv(f"{planted.data_path}/{planted.name}/{planted.name}.inter", sep="\t")
+    return inter["user_id:token"].to_numpy() - 1, inter["item_id:token"].to_numpy() - 1, inter["rating:float"]
+
+
+def test_terms_have_the_asked_sizes_and_the_noise_is_what_remains(planted):
+    assert planted.term_std["item_bias"] == pytest.approx(0.4, rel=1e-6)
+    assert planted.term_std["latent_taste"] == pytest.approx(0.5, rel=1e-6)
+    users, items, ratings = _ratings(planted)
+    assert len(ratings) == planted.n_interactions == 300 * 25
+    counts = np.bincount(users, minlength=300)
+    assert counts.min() >= 13 and counts.max() <= 60
+    assert len(set(zip(users, items))) == len(users)  # no duplicates
+    truth = dict(np.load(planted.truth_file))
+    residual = ratings.to_numpy() - true_means(truth, users, items)
+    assert residual.std() == pytest.approx(0.4, rel=0.05)
+    assert abs(residual.mean()) < 0.02
+    assert np.abs(residual).mean() == pytest.approx(0.4 * math.sqrt(2 / math.pi), rel=0.05)
+
+
+def test_oracle_predicts_the_true_means_and_the_taste_is_hidden_from_the_features(planted):
+    config = {**planted.config_dict(), "new_item_rule": None, "eval_states": ["warm", "user_cold"]}
+    config.update(
+        rating_range=None, min_user_inter=13, max_user_inter=100, query_size=10, normalize_all=False
+    )
+    config.pop("data_path")
+    dataset, (_, _, test), model, trainer = build(
+        "PlantedOracle", planted.name, data_path=planted.data_path, **config
+    )
+    truth = dict(np.load(planted.truth_file))
+    split = dataset.cold_split
+    tokens = dataset.field2id_token
+    task = split.tasks["user_cold"][0]
+    raw_user = int(tokens["user_id"][task.user]) - 1
+    raw_items = np.array([int(tokens["item_id"][i]) - 1 for i in split.items[task.query]])
+    scores, labels, index = trainer.predict_tasks(test["user_cold"])
+    expected = true_means(truth, np.full(len(raw_items), raw_user), raw_items)
+    np.testing.assert_allclose(scores[index == 0].numpy(), expected, rtol=1e-5)
+    bias = build("UserItemBias", planted.name, data_path=planted.data_path, **config)[3]
+    oracle_mae = trainer.evaluate(test, load_best_model=False)["user_cold"]["mae"]
+    bias_mae = bias.evaluate(test, load_best_model=False)["user_cold"]["mae"]
+    assert oracle_mae == pytest.approx(0.4 * math.sqrt(2 / math.pi), rel=0.15)
+    assert bias_mae > oracle_mae + 0.15  # the interaction and the taste are left to the models
+    # users with the same features share a_u (the feature part); z_u differs (the hidden taste)
+    gender = pd.read_csv(f"{planted.data_path}/{planted.name}/{planted.name}.user", sep="\t")
+    same = gender.groupby(["gender:token", "age:token", "occupation:token"]).indices
+    group = next(rows for rows in same.values() if len(rows) >= 2)
+    a, z = truth["user_feature_factor"], truth["user_taste"]
+    np.testing.assert_allclose(a[group[0]], a[group[1]])
+    assert not np.allclose(z[group[0]], z[group[1]])
