@@ -31,10 +31,10 @@ def tiny_config_dict():
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_python(*args):
-    """Run ``python *args`` in a subprocess that imports this checkout's recbole_meta."""
+def run_python(*args, input=None):
+    """Run ``python *args`` in a subprocess that imports this checkout's recbole_meta (``input``: its stdin)."""
     import subprocess
     import sys
 
     env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, input=input)

@@ -97,6 +97,22 @@ class MAML:
         self.first_order = bool(first_order)
         self.vectorize = bool(vectorize)
 
+    @classmethod
+    def from_config(cls, config, model):
+        """The adaptation of ``model`` as the run's config sets it (what the MetaTrainer trains and tests with).
+
+        A model without trainable parameters (the mean baselines) gets no local steps: there is nothing to adapt.
+        """
+        trainable = any(p.requires_grad for p in model.parameters())
+        return cls(
+            model,
+            config["local_update_params"],
+            config["local_lr"],
+            config["local_update_steps"] if trainable else 0,
+            first_order=config["first_order"],
+            vectorize=config["meta_vectorize"],
+        )
+
     # ------------------------------------------------------------------------------------ one task
     def _split_params(self):
         params = dict(self.model.named_parameters())

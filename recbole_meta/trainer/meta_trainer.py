@@ -59,14 +59,7 @@ class MetaTrainer(Trainer):
     def __init__(self, config, model):
         self._trainable = any(p.requires_grad for p in model.parameters())
         super().__init__(config, model)
-        self.maml = MAML(
-            model,
-            config["local_update_params"],
-            config["local_lr"],
-            config["local_update_steps"] if self._trainable else 0,  # nothing to adapt
-            first_order=config["first_order"],
-            vectorize=config["meta_vectorize"],
-        )
+        self.maml = MAML.from_config(config, model)
         self.meta_train = bool(config["meta_train"])
         self.clip_predictions = bool(config["clip_predictions"])
         split = model.split
