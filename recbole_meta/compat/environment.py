@@ -50,11 +50,44 @@ def _undo_recbole_anomaly_mode():
     torch.autograd.set_detect_anomaly(False)
 
 
+class _SeededGenerator(np.random.RandomState):
+    """Called like ``RandomState(seed)``, returns ``numpy.random.default_rng(seed)`` (a ``Generator``)."""
+
+    def __new__(cls, seed=None):
+        return np.random.default_rng(seed)
+
+
+def _exhaustive_search_with_generator(new_ids, domain, trials, seed, nbMaxSucessiveFailures=1000):
+    """RecBole's ``exhaustive_search``, run with the random generator type hyperopt >= 0.2.7 samples with."""
+    from recbole.trainer import hyper_tuning
+
+    saved = np.random.RandomState
+    np.random.RandomState = _SeededGenerator
+    try:
+        return hyper_tuning._recbole_exhaustive_search(
+            new_ids, domain, trials, seed, nbMaxSucessiveFailures=nbMaxSucessiveFailures
+        )
+    finally:
+        np.random.RandomState = saved
+
+
+def _patch_exhaustive_search():
+    # RecBole's HyperTuning(algo="exhaustive") builds np.random.RandomState(seed) and hands it to hyperopt's
+    # samplers, which call Generator methods since hyperopt 0.2.7 ("'RandomState' object has no attribute
+    # 'integers'"); during the call the RandomState it builds is a Generator seeded the same way.
+    from recbole.trainer import hyper_tuning
+
+    if not hasattr(hyper_tuning, "_recbole_exhaustive_search"):
+        hyper_tuning._recbole_exhaustive_search = hyper_tuning.exhaustive_search
+        hyper_tuning.exhaustive_search = _exhaustive_search_with_generator
+
+
 def apply():
     """Apply every repair of this module (idempotent)."""
     global _APPLIED
     _patch_numpy_aliases()
     _patch_scipy_dok_update()
+    _patch_exhaustive_search()
     if not _APPLIED:
         _undo_recbole_anomaly_mode()
     _APPLIED = True
