@@ -5,7 +5,9 @@ datasets, loaders and trainers) and calls this package wherever it must reach fu
 
 * :mod:`.environment` (applied on ``import recbole_meta``): numpy 2 aliases RecBole's ``Config`` and ``NDCG``
   read (``np.float_``, ...); scipy >= 1.12's removed ``dok_matrix._update``, which RecBole's graph models
-  call; RecBole's ``sine.py`` turning on autograd anomaly detection for the whole process at import.
+  call; RecBole's ``sine.py`` turning on autograd anomaly detection for the whole process at import;
+  RecBole's exhaustive (grid) ``HyperTuning`` handing hyperopt >= 0.2.7 a ``RandomState`` where it samples
+  with ``Generator`` methods.
 * :mod:`.evaluator`: plugin metrics are written into RecBole's four evaluator registries, which have no
   registration call (:func:`.evaluator.add_metric`); RecBole's ``Collector`` gathers a fixed set of
   resources, so a metric that needs another one (the tail metrics' tail hits) gets it through

@@ -1,4 +1,4 @@
-"""Process-wide repairs that RecBole 1.2.1 needs on today's numpy, scipy and torch (applied on import).
+"""Process-wide repairs that RecBole 1.2.1 needs on today's numpy, scipy, torch and hyperopt (applied on import).
 
 Each repair is idempotent (applying it twice changes nothing) and names the breakage it repairs.
 """
