@@ -9,6 +9,8 @@
     python -m recbole_meta.recommend --model_file=saved/MeLU-....pth --interactive
     # a known user of any model (RecBole's full_sort_topk; episodic models adapt to the user's file ratings)
     python -m recbole_meta.recommend --model_file=saved/BPR-....pth --user=196 --topk=10
+    # PeterRec: a task checkpoint (and its backbone) asked about a behaviour sequence, oldest item first
+    python -m recbole_meta.recommend --model_file=saved/PeterRec-....pth --backbone=backbone.pth --sequence 50 181 1
 
 Installed as the ``recbole_meta_recommend`` console script too. Items and users are raw tokens; unknown items
 and profile tokens are reported by name. ``--json`` prints one JSON object instead of tables.
@@ -50,6 +52,10 @@ def build_parser():
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--data_path", default=None, help="folder holding the dataset folder, if it moved")
+    parser.add_argument(
+        "--sequence", nargs="*", default=None, metavar="ITEM", help="PeterRec: the user's items, oldest first"
+    )
+    parser.add_argument("--backbone", default=None, help="PeterRec: the backbone file, if it moved")
     return parser
 
 
@@ -159,6 +165,33 @@ def _episodic(args, out):
     return 0
 
 
+def _peterrec(args, out):
+    """A PeterRec task checkpoint asked about one behaviour sequence."""
+    from recbole_meta.serving.peterrec import PeterRecServer
+
+    if args.sequence is None:
+        raise ValueError(
+            "a PeterRec task answers for a behaviour sequence: pass --sequence ITEM ... (oldest first)"
+        )
+    server = PeterRecServer.from_checkpoints(args.model_file, args.backbone, _overrides(args))
+    answer = server.predict(args.sequence, k=args.topk or 10)
+    if server.kind == "profile":
+        rows = [{"class": c, "probability": p} for c, p in answer.classes]
+        title = f"{server.task.name} (class probabilities):"
+        lines = [f"  {c:>12}  {p:7.3f}" for c, p in answer.classes]
+    else:
+        rows = [{"item": i, "score": v} for i, v in answer.top]
+        title = f"Top {len(answer.top)} target items:"
+        lines = [f"{rank:>4}  {i:>10}  {v:9.3f}" for rank, (i, v) in enumerate(answer.top, 1)]
+    if args.json:
+        out.write(json.dumps({"task": server.task.name, "answer": rows, "notes": answer.notes}) + "\n")
+        return 0
+    for note in answer.notes:
+        out.write(f"note: {note}\n")
+    out.write(title + "\n" + "\n".join(lines) + "\n")
+    return 0
+
+
 def _known_user_topk(args, config, model, dataset, test_data, out):
     """RecBole's ``full_sort_topk`` for a known user of a non-episodic model."""
     from recbole.utils.case_study import full_sort_topk
@@ -208,6 +241,10 @@ def main(argv=None, out=None):
         stored = load_checkpoint(args.model_file).get("config") or {}
         if "model" in stored and issubclass(get_model(stored["model"]), MetaRecommender):
             return _episodic(args, out)
+        if stored.get("model") == "PeterRec":
+            return _peterrec(args, out)
+        if args.sequence is not None or args.backbone:
+            raise ValueError("--sequence and --backbone are for PeterRec task checkpoints")
         from recbole_meta.serving.saved_run import load_data_and_model
 
         config, model, dataset, _, _, test_data = load_data_and_model(args.model_file, _overrides(args))

@@ -18,6 +18,7 @@ rated items.
 """
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,7 +106,8 @@ class ColdStartRecommender:
 
     # ------------------------------------------------------------------------------------------ input
     def _where(self, source):
-        return getattr(self.dataset, "feature_file", lambda s: f"{self.dataset.dataset_name}.{s}")(source)
+        path = getattr(self.dataset, "feature_file", lambda s: f"{self.dataset.dataset_name}.{s}")(source)
+        return os.path.normpath(path)
 
     def item_ids(self, tokens):
         """Remapped ids of raw item tokens; :class:`UnknownItemsError` names every unknown one."""
