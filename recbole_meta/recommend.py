@@ -92,7 +92,7 @@ def _interactive(recommender, args, features, ratings, out):
     if args.user is None or recommender.known_user(args.user) is None:
         missing = [f for f in recommender.user_fields if f not in features and f != recommender.uid_field]
         if missing:
-            out.write(f"Your profile ({recommender._where('user')}; Enter leaves a field missing):\n")
+            out.write(f"Your profile ({recommender.feature_file('user')}; Enter leaves a field missing):\n")
         for name in missing:
             answer = _ask(f"  {name}: ", out)
             if answer:
@@ -106,7 +106,7 @@ def _interactive(recommender, args, features, ratings, out):
                 if not answer:
                     break
                 try:
-                    recommender._check_ratings({item: answer})
+                    recommender.check_ratings({item: answer})
                 except ValueError as err:
                     out.write(f"  {err}; again, or Enter to skip\n")
                     continue
@@ -118,7 +118,7 @@ def _interactive(recommender, args, features, ratings, out):
             break
         try:
             extra = parse_pairs(answer.split(), "rating")
-            recommender._check_ratings(extra)
+            recommender.check_ratings(extra)
         except ValueError as err:
             out.write(f"  {err}\n")
             continue

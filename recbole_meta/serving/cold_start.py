@@ -105,7 +105,8 @@ class ColdStartRecommender:
         return cls(config, model, dataset)
 
     # ------------------------------------------------------------------------------------------ input
-    def _where(self, source):
+    def feature_file(self, source):
+        """The atomic file of ``source`` (``'user'`` / ``'item'``), for messages."""
         path = getattr(self.dataset, "feature_file", lambda s: f"{self.dataset.dataset_name}.{s}")(source)
         return os.path.normpath(path)
 
@@ -118,6 +119,7 @@ class ColdStartRecommender:
         return [int(self._item_ids[t]) for t in tokens]
 
     def titles(self, ids):
+        """Item titles (the first loaded of movie_title / title / name), ``None`` where there is none."""
         return _titles(self.dataset, np.asarray(ids, dtype=np.int64), None)
 
     def known_user(self, token):
@@ -125,7 +127,9 @@ class ColdStartRecommender:
         user_id = self.dataset.field2token_id[self.uid_field].get(str(token))
         return None if not user_id else int(user_id)
 
-    def _check_ratings(self, ratings):
+    def check_ratings(self, ratings):
+        """``(item ids, float ratings)`` of ``{item token: rating}``; unknown items, non-numbers and ratings
+        outside ``rating_range`` are errors naming the item."""
         ratings = {str(item): rating for item, rating in dict(ratings or {}).items()}
         ids = self.item_ids(list(ratings))
         low, high = self.rating_range
@@ -161,7 +165,7 @@ class ColdStartRecommender:
         unknown_fields = [f for f in features if f not in self.file_fields or f == self.uid_field]
         if unknown_fields:
             raise ValueError(
-                f"user feature(s) {unknown_fields} are not fields of {self._where('user')} "
+                f"user feature(s) {unknown_fields} are not fields of {self.feature_file('user')} "
                 f"(its fields: {[f for f in self.file_fields if f != self.uid_field]})"
             )
         for name in features:
@@ -192,7 +196,7 @@ class ColdStartRecommender:
                     token_id = self.dataset.field2token_id[name].get(token, 0)
                     if token_id == 0:
                         notes.append(
-                            f"user feature {name}: token {token!r} is not in {self._where('user')}, treated as missing"
+                            f"user feature {name}: token {token!r} is not in {self.feature_file('user')}, treated as missing"
                         )
                     elif seen is not None and token_id not in seen:
                         notes.append(
@@ -299,14 +303,14 @@ class ColdStartRecommender:
         if known_id is not None:
             if features:
                 raise ValueError(
-                    f"user {user!r} is in {self._where('user')}: their profile comes from the file, give no features"
+                    f"user {user!r} is in {self.feature_file('user')}: their profile comes from the file, give no features"
                 )
             support = self._known_support(known_id)
             notes.append(f"user {user!r} is known: {len(support)} rating(s) from the dataset in the support")
         support.update({str(i): r for i, r in dict(ratings or {}).items()})
         items = [str(i) for i in items]
         self.item_ids(list(dict.fromkeys(list(support) + items)))  # every unknown item named at once
-        support_ids, support_values = self._check_ratings(support)
+        support_ids, support_values = self.check_ratings(support)
         item_ids = self.item_ids(items)
         rated = set(support_ids)
         candidates = torch.tensor(
