@@ -38,31 +38,17 @@ class ModelRow:
     metric: str
 
 
-MODELS = (
-    ModelRow(
-        "RecBole's own models (BPR, LightGCN, SASRec, ...)",
-        "RecBole",
-        "baselines",
-        "SASRec",
-        "all",
-        "ndcg@10",
-    ),
-    ModelRow("MeLU", "Lee et al., KDD 2019", "cold_start", "MeLU-5", "user_cold", "mae"),
-    ModelRow(
-        "MatchingNet", "Vinyals et al., NeurIPS 2016", "cold_start_metric", "MatchingNet", "user_cold", "mae"
-    ),
-    ModelRow(
-        "ProtoRec",
-        "Snell et al., NeurIPS 2017",
-        "cold_start_metric",
-        "ProtoRec-item-bias",
-        "user_cold",
-        "gradedndcg@3",
-    ),
-    ModelRow("SSLTwoTower", "Yao et al., CIKM 2021", "two_tower", "SSL-RFM", "all", "tailrecall@50"),
-    ModelRow(
-        "PeterRec", "Yuan et al., SIGIR 2020", "peterrec_profile", "PeterRec-serial", "gender", "macrof1"
-    ),
+# model, paper, suite, run, state, metric
+_MODEL_ROWS = """
+RecBole's own models (BPR, LightGCN, SASRec, ...) | RecBole | baselines | SASRec | all | ndcg@10
+MeLU | Lee et al., KDD 2019 | cold_start | MeLU-5 | user_cold | mae
+MatchingNet | Vinyals et al., NeurIPS 2016 | cold_start_metric | MatchingNet | user_cold | mae
+ProtoRec | Snell et al., NeurIPS 2017 | cold_start_metric | ProtoRec-item-bias | user_cold | gradedndcg@3
+SSLTwoTower | Yao et al., CIKM 2021 | two_tower | SSL-RFM | all | tailrecall@50
+PeterRec | Yuan et al., SIGIR 2020 | peterrec_profile | PeterRec-serial | gender | macrof1
+"""
+MODELS = tuple(
+    ModelRow(*(cell.strip() for cell in line.split("|"))) for line in _MODEL_ROWS.strip().splitlines()
 )
 
 

@@ -40,12 +40,13 @@ Users that cannot form a task of a state (too few ratings of the kind it needs) 
 counted in :attr:`ColdStartSplit.report`, which is logged; nothing is dropped silently.
 """
 
-import math
 from collections import OrderedDict
 from logging import getLogger
 
 import numpy as np
-from recbole.utils import FeatureType
+
+from recbole_meta.data.fractions import fraction
+from recbole_meta.data.numeric_item_field import numeric_item_values
 
 STATES = ("warm", "user_cold", "item_cold", "user_item_cold")
 VALID_STATE = "valid"
@@ -97,7 +98,9 @@ class ColdStartSplit:
         self.min_support = _positive_int(config, "min_support_size")
         self.min_user_inter = _positive_int(config, "min_user_inter")
         self.max_user_inter = config["max_user_inter"]
-        self.warm_holdout_fraction = _fraction(config, "warm_holdout_fraction")
+        self.warm_holdout_fraction = fraction(
+            config["warm_holdout_fraction"], "warm_holdout_fraction", upto_one=True
+        )
         self.heavy_users_for_training = _flag(config, "heavy_users_for_training")
         self.item_state_support = config["item_state_support"]
         if self.item_state_support not in ("existing", "state"):
@@ -206,8 +209,8 @@ class ColdStartSplit:
 
     # ----------------------------------------------------------------------------------------------- users
     def _split_users(self, config):
-        new_ratio = _ratio(config, "new_user_ratio")
-        valid_ratio = _ratio(config, "valid_user_ratio")
+        new_ratio = fraction(config["new_user_ratio"], "new_user_ratio")
+        valid_ratio = fraction(config["valid_user_ratio"], "valid_user_ratio")
         n = len(self.kept_users)
         n_new, n_valid = int(round(n * new_ratio)), int(round(n * valid_ratio))
         n_existing = n - n_new - n_valid
@@ -264,47 +267,17 @@ class ColdStartSplit:
                 f"new_item_rule {rule!r}: a threshold rule has the keys field, min and optionally "
                 f"non_numeric ({'/'.join(_NON_NUMERIC_SIDES)}); unknown keys: {sorted(unknown)}"
             )
-        ds, field, threshold = self.dataset, rule["field"], float(rule["min"])
+        field, threshold = rule["field"], float(rule["min"])
         side = rule.get("non_numeric", "new")
         if side not in _NON_NUMERIC_SIDES:
             raise ValueError(f"new_item_rule.non_numeric must be one of {_NON_NUMERIC_SIDES}, got {side!r}")
-        if ds.item_feat is None or field not in ds.item_feat.columns:
-            raise ValueError(
-                f"new_item_rule.field '{field}' is not loaded from {ds.feature_file('item')}; add it to "
-                "load_col.item (the rule needs the item's value)"
-            )
-        ftype = ds.field2type[field]
-        column = ds.item_feat[field].numpy()
-        if ftype == FeatureType.TOKEN:
-            raw = ds.field2id_token[field][column]
-            missing = column == 0
-        elif ftype == FeatureType.FLOAT:
-            normalised = config["normalize_all"] or field in (config["normalize_field"] or [])
-            if normalised:
-                raise ValueError(
-                    f"new_item_rule.field '{field}' is a float field that normalize_all/normalize_field rescales; "
-                    "the threshold would apply to rescaled values: exclude it from normalisation"
-                )
-            raw = column.astype(object)
-            missing = np.zeros(len(column), dtype=bool)
-        else:
-            raise ValueError(
-                f"new_item_rule.field '{field}' must be a token or float field, not {ftype.value}"
-            )
-        values = np.full(len(raw), np.nan)
-        for i, value in enumerate(raw):
-            if missing[i]:
-                continue
-            try:
-                values[i] = float(value)
-            except (TypeError, ValueError):
-                pass
+        values, labels = numeric_item_values(self.dataset, field, "new_item_rule.field")
         numeric = np.isfinite(values)
         self.item_is_new = numeric & (values >= threshold)
         rated = np.bincount(self.items, minlength=self.n_items) > 0
         odd = rated & ~numeric
         odd[0] = False
-        odd_values = sorted({str(raw[i]) if not missing[i] else "<missing>" for i in np.flatnonzero(odd)})
+        odd_values = sorted({str(labels[i]) for i in np.flatnonzero(odd)})
         self.report["new item rule"] = f"{field} >= {threshold:g}"
         self.report[f"items with non-numeric {field} -> {side}"] = (
             f"{int(odd.sum())} {odd_values}" if odd.any() else "0"
@@ -501,22 +474,8 @@ def _positive_int(config, key):
     return value
 
 
-def _fraction(config, key):
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
-        raise ValueError(f"{key} must be a number in (0, 1], got {value!r}")
-    return float(value)
-
-
 def _flag(config, key):
     value = config[key]
     if not isinstance(value, bool):
         raise ValueError(f"{key} must be True or False, got {value!r}")
     return value
-
-
-def _ratio(config, key):
-    value = config[key]
-    if not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0 or math.isnan(float(value)):
-        raise ValueError(f"{key} must be a number in (0, 1), got {value!r}")
-    return float(value)

@@ -50,6 +50,11 @@ NOT_FULL_SORT = (
 TASK_FIELDS = (SUPPORT_ITEM, SUPPORT_RATING, SUPPORT_MASK, QUERY_ITEM, QUERY_RATING, QUERY_MASK)
 
 
+def task_tensors(batch, user_field):
+    """``(user, support item, rating, mask, query item, rating, mask)`` tensors of a meta-batch, ``[B, ...]``."""
+    return (batch[user_field],) + tuple(batch[field] for field in TASK_FIELDS)
+
+
 def _pad(rows_list, values, fill, dtype):
     width = max(len(rows) for rows in rows_list)
     out = np.full((len(rows_list), max(width, 1)), fill, dtype=dtype)

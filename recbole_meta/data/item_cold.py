@@ -22,18 +22,8 @@ from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
 from recbole.utils import ModelType
 
 from recbole_meta.compat.data import split_dataset
+from recbole_meta.data.fractions import fractions
 from recbole_meta.registry import register_data_preparation
-
-
-def _parse_ratios(value):
-    ratios = [float(r) for r in value] if isinstance(value, list | tuple) else None
-    if not ratios or len(ratios) != 3 or any(r <= 0 for r in ratios):
-        raise ValueError(
-            "item_cold_split: expected three positive fractions of the items [train, valid, test], "
-            f"e.g. [0.8, 0.1, 0.1] (got {value!r})"
-        )
-    total = sum(ratios)
-    return [r / total for r in ratios]
 
 
 def split_items(item_ids, ratios, seed):
@@ -83,7 +73,7 @@ def item_cold_data_preparation(config, dataset):
     """Train / valid / test loaders of the item-cold split (see the module docstring)."""
     if config["eval_args"]["mode"]["valid"] != "full" or config["eval_args"]["mode"]["test"] != "full":
         raise ValueError("item_cold_split needs full-sort evaluation: eval_args mode full")
-    ratios = _parse_ratios(config["item_cold_split"])
+    ratios = fractions(config["item_cold_split"], "item_cold_split", of="items")
     built, groups = item_cold_datasets(dataset, ratios, config["seed"])
     train_sampler, valid_sampler, test_sampler = create_samplers(config, dataset, built)
     train_data = get_dataloader(config, "train")(config, built[0], train_sampler, shuffle=config["shuffle"])

@@ -46,6 +46,9 @@ import torch
 from recbole.data.interaction import Interaction
 from recbole.utils import FeatureType
 
+from recbole_meta.data.fractions import fractions as split_fractions
+from recbole_meta.data.numeric_item_field import numeric_item_values
+
 PRETRAIN = "pretrain"
 TRANSFER = "transfer"
 DOMAINS = ("all", "source")
@@ -194,14 +197,7 @@ def target_item_mask(dataset, rule):
     ftype = dataset.field2type[name]
     unparsed = 0
     if "min" in rule:
-        if ftype == FeatureType.TOKEN:
-            numbers = pd.to_numeric(pd.Series(_tokens(dataset, name, values)), errors="coerce").to_numpy()
-        elif ftype == FeatureType.FLOAT:
-            numbers = values.astype(np.float64)
-        else:
-            raise ValueError(
-                f"target_domain: `min` needs a token or float item field, `{name}` is {ftype.value}"
-            )
+        numbers, _ = numeric_item_values(dataset, name, "target_domain.field")
         unparsed = int(np.isnan(numbers[1:]).sum())
         mask = np.nan_to_num(numbers, nan=-np.inf) >= float(rule["min"])
     else:
@@ -280,15 +276,6 @@ def pad_sequences(sequences, max_len, empty_token):
         out[row, : len(sequence)] = sequence
         lengths[row] = len(sequence)
     return out, lengths, empty
-
-
-def _check_fractions(fractions, option):
-    fractions = [float(f) for f in fractions]
-    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(
-            f"{option} must be 3 positive fractions (train, valid, test) summing to 1, got {fractions}"
-        )
-    return fractions
 
 
 def split_users(users, fractions, rng, strata=None):
@@ -446,7 +433,7 @@ def build_profile_task(config, dataset, domain, seed, rule=None):
     task = _new_task("profile", field_name, dataset, config, domain, allowed, rule, len(classes), classes)
     histories = user_histories(dataset)
     users = np.flatnonzero(labels >= 0)
-    fractions = _check_fractions(config["profile_split"], "profile_split")
+    fractions = split_fractions(config["profile_split"], "profile_split")
     rng = np.random.default_rng(seed)
     parts = split_users(users, fractions, rng, strata=labels[users])
     max_len = config["MAX_ITEM_LIST_LENGTH"]
@@ -510,7 +497,7 @@ def build_transfer_task(config, dataset, seed, n_negatives=DEFAULT_NEGATIVES):
     users = np.array([u for u in range(1, dataset.user_num) if len(targets[u])], dtype=np.int64)
     if len(users) < 3:
         raise ValueError("transfer task: fewer than 3 users have an interaction in the target domain")
-    fractions = _check_fractions(config["transfer_split"], "transfer_split")
+    fractions = split_fractions(config["transfer_split"], "transfer_split")
     rng = np.random.default_rng(seed)
     parts = split_users(users, fractions, rng)
     short_rows = 0

@@ -2,7 +2,8 @@ r"""Multi-class classification metrics for RecBole's evaluator (user profile pre
 
 RecBole's value metrics (AUC, LogLoss, MAE, ...) score one number per row. Here ``rec.score`` holds a row of
 class scores (logits) per user, ``[n, n_classes]``, and ``data.label`` the true class index; the predicted class
-is the arg-max. Both metrics are computed with scikit-learn.
+is the arg-max. Both metrics are computed with scikit-learn, by :func:`accuracy` and :func:`macro_f1`, which
+the profile baselines (scikit-learn classifiers) call too, so that every profile result is scored by one code.
 
 * ``Accuracy``: the fraction of users whose predicted class is the true one.
 * ``MacroF1``: the unweighted mean over classes of :math:`F_1 = 2PR/(P+R)`, over the classes that occur in the
@@ -16,6 +17,21 @@ from recbole.utils import EvaluatorType
 from sklearn.metrics import accuracy_score, f1_score
 
 from recbole_meta.registry import register_metric
+
+
+def accuracy(labels, predictions):
+    """Share of ``predictions`` equal to ``labels`` (class indices)."""
+    return float(accuracy_score(labels, predictions)) if len(labels) else np.nan
+
+
+def macro_f1(labels, predictions):
+    """Unweighted mean of per-class F1 over the classes present in ``labels`` or ``predictions``."""
+    return float(f1_score(labels, predictions, average="macro", zero_division=0)) if len(labels) else np.nan
+
+
+def classification_scores(labels, predictions):
+    """``{"accuracy": ..., "macrof1": ...}``, named as RecBole's evaluator names the two metrics."""
+    return {"accuracy": accuracy(labels, predictions), "macrof1": macro_f1(labels, predictions)}
 
 
 class _ClassificationMetric(AbstractMetric):
@@ -44,7 +60,7 @@ class Accuracy(_ClassificationMetric):
     """Share of rows whose arg-max class equals the label."""
 
     def metric_info(self, predictions, labels):
-        return accuracy_score(labels, predictions)
+        return accuracy(labels, predictions)
 
 
 @register_metric
@@ -52,4 +68,4 @@ class MacroF1(_ClassificationMetric):
     """Unweighted mean of per-class F1 (classes present in labels or predictions)."""
 
     def metric_info(self, predictions, labels):
-        return f1_score(labels, predictions, average="macro", zero_division=0) if len(labels) else np.nan
+        return macro_f1(labels, predictions)

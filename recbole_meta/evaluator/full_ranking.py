@@ -3,8 +3,8 @@ r"""Full-catalogue ranking of episodic models: Recall@K, NDCG@K and Hit@K over e
 The within-query metrics (MAE, RMSE, :mod:`~recbole_meta.evaluator.graded_ndcg`) score only the user's ``Q``
 labelled query items. With ``full_ranking_topk`` set, :class:`~recbole_meta.trainer.meta_trainer.MetaTrainer`
 also ranks, for each test user and with the *same* adapted parameters (one adaptation to the support), every
-candidate item of the state's item side, as DESIGN.md's "optionally full-catalogue ranking" and RecBole's
-full-sort evaluation (Zhao et al., CIKM 2021) do:
+candidate item of the state's item side, as RecBole's full-sort evaluation (Zhao et al., CIKM 2021) ranks
+every item for a user:
 
 * candidates: the items rated in the split on the state's side, existing items for ``warm``, ``user_cold``
   and ``valid``, new items for ``item_cold`` and ``user_item_cold`` (padding id 0 never);

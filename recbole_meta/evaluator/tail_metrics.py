@@ -90,6 +90,10 @@ class _TailTopkMixin:
         has_tail = pos_len > 0
         return hits[has_tail].to(torch.bool).numpy(), pos_len[has_tail].numpy()
 
+    def calculate_metric(self, dataobject):
+        pos_index, pos_len = self.used_info(dataobject)
+        return self.topk_result(type(self).__name__.lower(), self.metric_info(pos_index, pos_len))
+
     def topk_result(self, metric, value):
         if len(value) == 0:  # no user has a tail positive
             return {f"{metric}@{k}": float("nan") for k in self.topk}
@@ -100,18 +104,10 @@ class _TailTopkMixin:
 class TailRecall(_TailTopkMixin, Recall):
     r"""Recall@K restricted to ground-truth items in the popularity tail (``tail_ratio``, training counts)."""
 
-    def calculate_metric(self, dataobject):
-        pos_index, pos_len = self.used_info(dataobject)
-        return self.topk_result("tailrecall", self.metric_info(pos_index, pos_len))
-
 
 @register_metric
 class TailNDCG(_TailTopkMixin, NDCG):
     r"""NDCG@K with the tail ground-truth items as the relevant set (``tail_ratio``, training counts)."""
-
-    def calculate_metric(self, dataobject):
-        pos_index, pos_len = self.used_info(dataobject)
-        return self.topk_result("tailndcg", self.metric_info(pos_index, pos_len))
 
 
 add_collector_resource(TAIL_KEY, _tail_of_training_items, _tail_hits)

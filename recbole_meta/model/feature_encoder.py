@@ -12,6 +12,11 @@ genres averaged):
 An embedding row that training can never update is noise at test time. With ``mask_unseen_tokens`` every token
 value that no *known* entity (a training user, an existing item) carries is mapped to RecBole's padding id 0,
 whose embedding is zero; listing the id field itself (``item_id``) as a feature embeds only known ids.
+
+The two-tower model embeds fields with :class:`recbole_meta.model.layers.feature_tower.FeatureTower` instead:
+there a missing or masked field takes a *learned* default embedding (the SSL views mask fields), values arrive
+as rows of the feature table rather than entity ids, and the initialisation differs; one module serving both
+would change one model's seeded results.
 """
 
 import numpy as np

@@ -23,19 +23,8 @@ import fnmatch
 import torch
 from torch.func import functional_call, grad, vmap
 
-from recbole_meta.data.episodes import (
-    QUERY_ITEM,
-    QUERY_MASK,
-    QUERY_RATING,
-    SUPPORT_ITEM,
-    SUPPORT_MASK,
-    SUPPORT_RATING,
-)
-
-
-def masked_mse(prediction, rating, mask):
-    """Mean squared error over the positions where ``mask`` is 1 (0 when there are none)."""
-    return ((prediction - rating) ** 2 * mask).sum() / mask.sum().clamp(min=1.0)
+from recbole_meta.data.episodes import task_tensors
+from recbole_meta.model.losses import masked_mse
 
 
 def select_parameters(model, patterns):
@@ -156,15 +145,7 @@ class MAML:
 
     # ------------------------------------------------------------------------------------ meta-batch
     def _tensors(self, batch):
-        return (
-            batch[self.model.USER_ID],
-            batch[SUPPORT_ITEM],
-            batch[SUPPORT_RATING],
-            batch[SUPPORT_MASK],
-            batch[QUERY_ITEM],
-            batch[QUERY_RATING],
-            batch[QUERY_MASK],
-        )
+        return task_tensors(batch, self.model.USER_ID)
 
     def _map(self, task_fn, tensors, s_mask, q_mask):
         """``task_fn(adapted, shared, *tensors of one task)`` for every task of the meta-batch.

@@ -34,6 +34,7 @@ from recbole_meta.data.episodes import QUERY_MASK, QUERY_RATING, StateLoaders
 from recbole_meta.evaluator.full_ranking import FullRanking, check_topk
 from recbole_meta.registry import PluginModelType, register_trainer
 from recbole_meta.trainer.maml import MAML
+from recbole_meta.trainer.safe_checkpoint import SafeCheckpointMixin
 
 
 class _NoOptimizer:
@@ -53,8 +54,12 @@ class _NoOptimizer:
 
 
 @register_trainer(model_type=PluginModelType.META)
-class MetaTrainer(Trainer):
-    """Trainer of :class:`~recbole_meta.model.meta_recommender.MetaRecommender` models; see the module docstring."""
+class MetaTrainer(SafeCheckpointMixin, Trainer):
+    """Trainer of :class:`~recbole_meta.model.meta_recommender.MetaRecommender` models; see the module docstring.
+
+    Its checkpoints are weights-only (:class:`~recbole_meta.trainer.safe_checkpoint.SafeCheckpointMixin`),
+    whether it is built directly or through :func:`recbole_meta.registry.get_trainer`.
+    """
 
     def __init__(self, config, model):
         self._trainable = any(p.requires_grad for p in model.parameters())
@@ -135,10 +140,7 @@ class MetaTrainer(Trainer):
         if not eval_data:
             return None
         if load_best_model:
-            from recbole_meta.checkpoint import load_checkpoint
-
-            checkpoint = load_checkpoint(model_file or self.saved_model_file, map_location=self.device)
-            self.model.load_state_dict(checkpoint["state_dict"])
+            self.load_model_weights(model_file or self.saved_model_file)
         with self._threads():
             if isinstance(eval_data, StateLoaders):
                 return OrderedDict(

@@ -68,7 +68,7 @@ VARIANTS = [
     ("MAML-all", {"local_update_params": "all"}),
     # the same network trained on all ratings without the inner loop, fine-tuned on the support (5 steps)
     ("NoMeta-finetune", {"meta_train": False}),
-    # levers (shared/DESIGN.md): residual over the bias model; fixed episodes instead of resampling
+    # levers: residual over the bias model; fixed episodes instead of resampling
     ("MeLU-5-residual", {"predict_residual": True}),
     ("MeLU-5-fixed-episodes", {"resample_episodes": False}),
     # lever: the item's identity as a feature (new items map to the padding embedding)

@@ -14,14 +14,8 @@ from recbole.utils import InputType
 from torch.func import vmap
 
 from recbole_meta.data.cold_start_split import EXISTING
-from recbole_meta.data.episodes import (
-    QUERY_ITEM,
-    QUERY_MASK,
-    QUERY_RATING,
-    SUPPORT_ITEM,
-    SUPPORT_MASK,
-    SUPPORT_RATING,
-)
+from recbole_meta.data.episodes import QUERY_MASK, QUERY_RATING, task_tensors
+from recbole_meta.model.losses import masked_mse
 from recbole_meta.registry import PluginModelType
 
 EPISODIC_FULL_SORT = (
@@ -77,13 +71,10 @@ class MetaRecommender(AbstractRecommender):
 
     # ---------------------------------------------------------------------------------- RecBole's API
     def _batched_forward(self, interaction):
-        return vmap(self.forward)(
-            interaction[self.USER_ID],
-            interaction[SUPPORT_ITEM],
-            interaction[SUPPORT_RATING],
-            interaction[SUPPORT_MASK],
-            interaction[QUERY_ITEM],
+        user, support_item, support_rating, support_mask, query_item, _, _ = task_tensors(
+            interaction, self.USER_ID
         )
+        return vmap(self.forward)(user, support_item, support_rating, support_mask, query_item)
 
     def predict(self, interaction):
         """Query predictions ``[B, Q]`` of a meta-batch *without* local adaptation (the trainer adapts)."""
@@ -101,5 +92,4 @@ class MetaRecommender(AbstractRecommender):
         """Mean over the tasks of the query MSE *without* local adaptation (the trainer's MAML adapts)."""
         prediction = self._batched_forward(interaction)
         mask = interaction[QUERY_MASK]
-        per_task = ((prediction - interaction[QUERY_RATING]) ** 2 * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return per_task.mean()
+        return masked_mse(prediction, interaction[QUERY_RATING], mask, dim=1).mean()

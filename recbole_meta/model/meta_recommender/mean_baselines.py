@@ -1,7 +1,7 @@
 """The simple baselines of the cold-start protocol, as episodic models with nothing to train.
 
-They read the same split, tasks and evaluation code as the meta-learners, so a table compares like with like
-(see ``shared/DESIGN.md``, "Cold-start protocol"):
+They read the same split, tasks and evaluation code as the meta-learners (the cold-start protocol of
+:mod:`recbole_meta.data.cold_start_split`), so a table compares like with like:
 
 * :class:`GlobalMean`: mu, the mean training rating;
 * :class:`ItemMean`: the item's mean training rating (mu for an item without training ratings, e.g. a new item);

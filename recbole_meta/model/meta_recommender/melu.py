@@ -44,21 +44,11 @@ class MeLU(MetaRecommender):
         if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
             raise ValueError(f"mlp_hidden_size must be a non-empty list of positive integers, got {hidden!r}")
         mask_unseen = config["mask_unseen_tokens"]
-        self.user_encoder = FeatureEncoder(
-            dataset,
-            "user",
-            config["user_features"],
-            size,
-            known=self.known_users(),
-            mask_unseen_tokens=mask_unseen,
-        )
-        self.item_encoder = FeatureEncoder(
-            dataset,
-            "item",
-            config["item_features"],
-            size,
-            known=self.known_items(),
-            mask_unseen_tokens=mask_unseen,
+        self.user_encoder, self.item_encoder = (
+            FeatureEncoder(
+                dataset, side, config[f"{side}_features"], size, known, mask_unseen_tokens=mask_unseen
+            )
+            for side, known in (("user", self.known_users()), ("item", self.known_items()))
         )
         width = self.user_encoder.output_size + self.item_encoder.output_size
         if width == 0:

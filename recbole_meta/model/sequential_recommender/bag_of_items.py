@@ -19,9 +19,9 @@ import torch
 from recbole.data.interaction import Interaction
 from recbole.evaluator import Collector, Evaluator
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
 
 from recbole_meta.data.sequence_tasks import CANDIDATES_FIELD, user_histories
+from recbole_meta.evaluator.classification_metrics import classification_scores as profile_scores
 
 C_GRID = (0.01, 0.1, 1.0)
 
@@ -49,13 +49,6 @@ def bag_of_items(split, history="sequence", dataset=None):
     matrix = sp.csr_matrix((data, (rows, cols)), shape=(len(split), task.vocab_size))
     matrix.data[:] = 1.0  # duplicates (repeated items) count once
     return matrix
-
-
-def profile_scores(labels, predictions):
-    return {
-        "accuracy": float(accuracy_score(labels, predictions)),
-        "macrof1": float(f1_score(labels, predictions, average="macro", zero_division=0)),
-    }
 
 
 def fit_profile_logistic(task, history="sequence", dataset=None, c_grid=C_GRID, seed=0):
