@@ -33,7 +33,7 @@ import torch
 
 from recbole_meta.benchmark.synthetic import AGES, GENDERS, _activity, _pick_items, _write_files
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
-from recbole_meta.utils import register_model
+from recbole_meta.registry import register_model
 
 TRUTH_SUFFIX = ".truth.npz"
 

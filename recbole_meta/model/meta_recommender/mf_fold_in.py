@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
-from recbole_meta.utils import register_model
+from recbole_meta.registry import register_model
 
 
 def _ridge_rows(owner, features, target, n_owners, reg):
