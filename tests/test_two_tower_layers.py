@@ -112,6 +112,26 @@ def test_cfm_masks_the_seed_with_its_most_correlated_fields():
     assert len(rows) == len({tuple(g) for g in groups.tolist()})  # every seed drawn
 
 
+def test_cfm_leaves_the_id_out_of_the_ranking_and_flips_a_coin_for_it():
+    # fields: 0 = id, then 4 features in two pairs (1, 2) and (3, 4); the id never joins a group
+    mi = np.array([[2.0, 0.9, 0.0, 0.1], [0.9, 2.0, 0.1, 0.0], [0.0, 0.1, 2.0, 0.8], [0.1, 0.0, 0.8, 2.0]])
+    masker = FeatureMasker(5, ["cfm"], mutual_info=mi, id_position=0)
+    assert masker.cfm_groups.tolist() == [
+        [False, True, True, False, False],
+        [False, True, True, False, False],
+        [False, False, False, True, True],
+        [False, False, False, True, True],
+    ]
+    view1, view2 = masker.field_masks(2000, torch.Generator().manual_seed(3))
+    assert torch.equal(view1, ~view2)
+    assert 0.45 < view1[:, 0].float().mean() < 0.55
+    assert 0.45 < view1[:, 1].float().mean() < 0.55  # both groups drawn about equally often
+    with pytest.raises(ValueError, match="at least 2 item feature fields besides the item id"):
+        FeatureMasker(2, ["cfm"], mutual_info=np.ones((1, 1)), id_position=0)
+    with pytest.raises(ValueError, match=r"\(4, 4\) mutual information matrix over the item feature fields"):
+        FeatureMasker(5, ["cfm"], mutual_info=np.ones((5, 5)), id_position=0)
+
+
 def test_dropout_keeps_about_half_of_the_values_independently_per_view():
     masker = FeatureMasker(3, ["rfm", "dropout"], dropout_rate=0.5)
     generator = torch.Generator().manual_seed(2)

@@ -55,8 +55,8 @@ def _config_dict(**overrides):
     return config
 
 
-def _build(**overrides):
-    config = Config("SSLTwoTower", "tiny", config_dict=_config_dict(**overrides), argv=[])
+def _build(dataset="tiny", **overrides):
+    config = Config("SSLTwoTower", dataset, config_dict=_config_dict(**overrides), argv=[])
     return build_run(config)
 
 
@@ -116,13 +116,64 @@ def test_ssl_items_are_uniform_without_replacement_from_training_items_and_leave
     assert torch.equal(twin.sample_ssl_items(), again.sample_ssl_items())
 
 
-def test_cfm_groups_come_from_the_item_table():
+def test_cfm_ranks_the_item_features_without_the_id():
     _, _, model, _ = _build(ssl_augment=["cfm"])
     mi = model.item_mutual_information
-    assert mi.shape == (3, 3) and (mi >= -1e-12).all()
-    # item_id identifies the item: its MI with a field is that field's entropy, the largest available
-    assert mi[0, 1] == pytest.approx(mi[1, 1]) and mi[0, 1] > mi[1, 2]
-    assert model.masker.cfm_groups[1].tolist() == [True, True, False]  # seed release_year -> with item_id
+    assert mi.shape == (2, 2) and (mi >= -1e-12).all()  # release_year and class; the id is not ranked
+    # two features: each seed masks itself, the id sits in either view by a coin flip
+    assert model.masker.cfm_groups.tolist() == [[False, True, False], [False, False, True]]
+
+
+def _write_correlated_items(root, n_items=600, seed=0):
+    """Items whose features come in two known clusters: {genre, subgenre, tags} and {year, decade}.
+
+    ``subgenre`` refines ``genre`` (4 subgenres per genre), ``tags`` are drawn from the genre's own 5 tags;
+    ``decade`` is ``year // 5``; the two clusters are independent of each other.
+    """
+    rng = np.random.default_rng(seed)
+    folder = root / "clusters"
+    folder.mkdir(parents=True)
+    genre = rng.integers(8, size=n_items)
+    subgenre = genre * 4 + rng.integers(4, size=n_items)
+    year = rng.integers(20, size=n_items)
+    rows = []
+    for i in range(n_items):
+        tags = " ".join(f"t{genre[i] * 5 + t}" for t in rng.choice(5, size=2, replace=False))
+        rows.append(f"i{i}\tg{genre[i]}\ts{subgenre[i]}\t{tags}\ty{year[i]}\td{year[i] // 5}\n")
+    (folder / "clusters.item").write_text(
+        "item_id:token\tgenre:token\tsubgenre:token\ttags:token_seq\tyear:token\tdecade:token\n"
+        + "".join(rows)
+    )
+    inter = [
+        f"u{u}\ti{i}\t{t}\n" for u in range(40) for t, i in enumerate(rng.choice(n_items, 40, replace=False))
+    ]
+    (folder / "clusters.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "".join(inter))
+    return str(root)
+
+
+def test_cfm_masks_vary_with_the_seed_field_and_follow_the_known_correlates(tmp_path):
+    item_fields = ["item_id", "genre", "subgenre", "tags", "year", "decade"]
+    _, _, model, _ = _build(
+        "clusters",
+        data_path=_write_correlated_items(tmp_path),
+        load_col={"inter": ["user_id", "item_id", "timestamp"], "item": item_fields},
+        ssl_augment=["cfm"],
+        ssl_item_corpus="all",
+    )
+    assert [s.name for s in model.item_specs] == item_fields
+    genre_cluster, year_cluster = {"genre", "subgenre", "tags"}, {"year", "decade"}
+    # 5 features -> view 1 masks the seed and its 2 top correlates: the rest of its own cluster first
+    for seed_field, group in zip(item_fields[1:], model.masker.cfm_groups.tolist()):
+        masked = {name for name, m in zip(item_fields, group) if m}
+        assert "item_id" not in masked and seed_field in masked and len(masked) == 3
+        own = genre_cluster if seed_field in genre_cluster else year_cluster
+        assert own <= masked, (seed_field, masked)
+    view1, view2 = model.ssl_views(torch.arange(1, 401))[0]
+    assert torch.equal(view1, ~view2)
+    patterns = {tuple(row[1:].tolist()) for row in view1}
+    # the masks vary with the seed: both clusters' groups are drawn (seeds of one cluster share a group)
+    assert patterns == {tuple(g[1:]) for g in model.masker.cfm_groups.tolist()} and len(patterns) == 2
+    assert 0.4 < view1[:, 0].float().mean() < 0.6  # the id goes to either view
 
 
 # ---------------------------------------------------------------------------------------- prediction

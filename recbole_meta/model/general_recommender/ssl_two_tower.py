@@ -19,8 +19,9 @@ What each part implements:
   absent (``logq: none``); accidental hits masked (:mod:`recbole_meta.model.layers.sampling_bias`).
 * SSL loss (Yao et al. Sec. 3.1, the contrastive loss ``L_self``): a separate batch of ``ssl_batch_size``
   items drawn uniformly without replacement from the item corpus, two views per item
-  (:mod:`recbole_meta.model.layers.feature_masking`: RFM, CFM by mutual information computed once from the
-  item table, dropout of multi-valued values), both through the shared item tower;
+  (:mod:`recbole_meta.model.layers.feature_masking`: RFM, CFM by mutual information between the item features
+  computed once from the item table -- the id is left out of the ranking and goes to a random view --, dropout
+  of multi-valued values), both through the shared item tower;
   ``L_self = -1/N sum_i log softmax_j(<z_i, z'_j> / ssl_temperature)[i]``.
 * total loss (Yao et al. Sec. 3.4, multi-task training): ``L = L_main + ssl_alpha * L_self``; the two parts are
   returned separately so that RecBole's trainer logs both.
@@ -181,12 +182,20 @@ class SSLTwoTower(GeneralRecommender):
         augment = parse_augmentations(config["ssl_augment"])
         mutual_info = None
         if "cfm" in augment:
-            kinds = [{"float_pair": "float"}.get(s.kind, s.kind) for s in self.item_specs]
-            columns = [self._rows("item", corpus)[s.name].cpu().numpy() for s in self.item_specs]
+            # Mutual information between the item *features* (the id is left out of CFM's ranking, see
+            # feature_masking), over the SSL item corpus.
+            features = [s for s in self.item_specs if s.name != self.ITEM_ID]
+            kinds = [{"float_pair": "float"}.get(s.kind, s.kind) for s in features]
+            rows = self._rows("item", corpus)
+            columns = [rows[s.name].cpu().numpy() for s in features]
             mutual_info = mutual_information_matrix(columns, kinds, n_bins=config["cfm_float_bins"] or 10)
         self.item_mutual_information = mutual_info
         self.masker = FeatureMasker(
-            len(item_fields), augment, mutual_info, dropout_rate=config["ssl_dropout_rate"]
+            len(item_fields),
+            augment,
+            mutual_info,
+            dropout_rate=config["ssl_dropout_rate"],
+            id_position=self._id_position,
         )
         # One generator for every random draw of the SSL task, seeded from the run's seed.
         self._ssl_generator = torch.Generator().manual_seed(int(config["seed"]))

@@ -13,8 +13,9 @@ value counts as one value ``<empty>``. A ``float`` field is cut into ``n_bins`` 
 conventions the joint table of two single-valued fields is the ordinary contingency table, and the result is the
 plug-in estimate that ``sklearn.metrics.mutual_info_score`` returns (natural logarithm, nats).
 
-The plug-in estimate grows with the number of distinct values (an item id field has ``MI(id, B) = H(B)`` for
-every ``B``), which is what the paper's definition measures; it is not corrected here.
+The plug-in estimate grows with the number of distinct values: an item id field has ``MI(id, B) = H(B)`` for
+every ``B``, the largest value any field can reach. That is why the item id is left out of the matrix that CFM
+ranks (:mod:`feature_masking`).
 """
 
 import numpy as np
