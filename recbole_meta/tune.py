@@ -10,7 +10,9 @@
     embedding_size quniform 16,64,16
 
 ``--algo`` is RecBole's: ``exhaustive`` (every combination of ``choice`` values; the grid),
-``random`` or ``bayes`` (TPE) for ``--max_evals`` trials. Each trial is one train + test run of
+``random`` or ``bayes`` (TPE) for ``--max_evals`` trials (``--search_seed`` makes them repeatable). A grid runs
+every combination unless ``--early_stop`` is given; random and bayes stop after 10 trials without progress, as
+RecBole's ``run_hyper.py`` does. Each trial is one train + test run of
 :func:`recbole_meta.quick_start.objective_function` with the same seed, so the same split; the chosen
 configuration is the one with the best *validation* score (``valid_metric``); test metrics are reported for
 every trial and never used to choose. The results table (one row per trial, the chosen one marked) is printed
@@ -162,7 +164,7 @@ def run_search(
     params_dict,
     algo="exhaustive",
     max_evals=100,
-    early_stop=10,
+    early_stop=None,
     config_file_list=None,
     fixed=None,
     search_seed=0,
@@ -171,6 +173,8 @@ def run_search(
 
     Args:
         params_dict (dict): ``{type: {name: values}}`` as :func:`read_params_file` returns.
+        early_stop (int or None): stop after this many trials without a better validation score; ``None``:
+            never for ``exhaustive`` (every combination of the grid runs), RecBole's 10 for ``random`` / ``bayes``.
         fixed (dict): config values every trial shares (above the files, below the searched parameters).
         search_seed (int): seeds hyperopt's sampling (random / bayes), so that a search can be repeated.
 
@@ -204,7 +208,7 @@ def run_search(
             fixed_config_file_list=config_file_list,
             algo=algo,
             max_evals=max_evals,
-            early_stop=early_stop,
+            early_stop=early_stop or (2**31 - 1 if algo == "exhaustive" else 10),
         )
         tuner.run()
     finally:
@@ -234,7 +238,10 @@ def build_parser():
     )
     parser.add_argument("--max_evals", type=int, default=100, help="trials for random / bayes (default 100)")
     parser.add_argument(
-        "--early_stop", type=int, default=10, help="stop after this many trials without progress"
+        "--early_stop",
+        type=int,
+        default=None,
+        help="stop after this many trials without progress (default: never for exhaustive, 10 otherwise)",
     )
     parser.add_argument("--output_file", default="hyper_search.md", help="where the results table is written")
     parser.add_argument("--search_seed", type=int, default=0, help="seed of hyperopt's sampling (default 0)")
@@ -261,7 +268,7 @@ def main(argv=None):
     parser = build_parser()
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     fixed = _overrides(rest, parser)
-    if args.max_evals < 1 or args.early_stop < 1:
+    if args.max_evals < 1 or (args.early_stop is not None and args.early_stop < 1):
         parser.error("--max_evals and --early_stop must be positive")
     try:
         require_hyperopt()

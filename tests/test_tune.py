@@ -82,17 +82,10 @@ def test_the_choice_follows_validation_never_test(monkeypatch):
     # planted: the learning rate that is best on validation is the worst on test
     scores = {0.1: (0.30, 0.90), 0.01: (0.50, 0.10), 0.001: (0.40, 0.50)}  # valid recall, test recall
 
-    def fake_objective(config_dict, config_file_list=None, saved=True):
-        valid, test = scores[config_dict["learning_rate"]]
-        return {
-            "model": "BPR",
-            "best_valid_score": valid,
-            "valid_score_bigger": True,
-            "best_valid_result": {"recall@10": valid},
-            "test_result": {"recall@10": test},
-        }
-
-    monkeypatch.setattr(quick_start, "objective_function", fake_objective)
+    objective = _fake_objective(
+        lambda p: scores[p["learning_rate"]][0], lambda p: scores[p["learning_rate"]][1]
+    )
+    monkeypatch.setattr(quick_start, "objective_function", objective)
     result = run_search(
         "BPR",
         "tiny",
@@ -101,6 +94,51 @@ def test_the_choice_follows_validation_never_test(monkeypatch):
     )
     assert len(result.trials) == 3 and result.best_params == {"learning_rate": 0.01}
     assert re.search(r"\| 0\.01 \| 0\.5000 \| 0\.1000 \| \* \|", result.table())
+
+
+def _fake_objective(valid_of, test_of=lambda params: 0.0):
+    """An objective that trains nothing: validation / test recall as functions of the parameters."""
+
+    def objective(config_dict, config_file_list=None, saved=True):
+        params = {k: v for k, v in config_dict.items() if k in ("learning_rate", "embedding_size")}
+        valid, test = valid_of(params), test_of(params)
+        return {
+            "model": "BPR",
+            "best_valid_score": valid,
+            "valid_score_bigger": True,
+            "best_valid_result": {"recall@10": valid},
+            "test_result": {"recall@10": test},
+        }
+
+    return objective
+
+
+def test_a_grid_runs_every_combination_even_without_progress(monkeypatch):
+    # every trial ties: RecBole's no-progress stop (10 trials) would end this 4 x 4 grid after 11
+    monkeypatch.setattr(quick_start, "objective_function", _fake_objective(lambda p: 0.5))
+    space = {"choice": {"learning_rate": [0.001, 0.002, 0.003, 0.004], "embedding_size": [8, 16, 32, 64]}}
+    result = run_search("BPR", "tiny", space, fixed={"data_path": TEST_DATA})
+    assert len(result.trials) == 16
+    assert len({tuple(sorted(p.items())) for p, _ in result.trials}) == 16
+    assert result.best_params == result.trials[0][0]  # a tie keeps the first, as RecBole's HyperTuning does
+    capped = run_search("BPR", "tiny", space, fixed={"data_path": TEST_DATA}, early_stop=3)
+    assert len(capped.trials) == 3  # hyperopt stops once early_stop trials in a row bring no progress
+
+
+@pytest.mark.parametrize("algo", ["random", "bayes"])
+def test_random_and_bayes_searches_repeat_with_their_seed(monkeypatch, algo):
+    monkeypatch.setattr(
+        quick_start, "objective_function", _fake_objective(lambda p: -abs(p["learning_rate"] - 0.01))
+    )
+    space = {"loguniform": {"learning_rate": [-9.0, -2.0]}}
+
+    def search(seed):
+        kwargs = dict(algo=algo, max_evals=5, fixed={"data_path": TEST_DATA}, search_seed=seed)
+        return [p["learning_rate"] for p, _ in run_search("BPR", "tiny", space, **kwargs).trials]
+
+    first = search(0)
+    assert len(first) == 5 and all(1.2e-4 <= v <= 0.14 for v in first)  # exp(-9) .. exp(-2)
+    assert search(0) == first and search(1) != first
 
 
 @pytest.mark.parametrize(
