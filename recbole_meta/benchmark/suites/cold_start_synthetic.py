@@ -17,11 +17,14 @@ every row fit in about an hour of one core). At most 10 epochs a model (early st
 """
 
 import dataclasses
+import glob
 import os
+import re
 
 import numpy as np
 
 from recbole_meta.benchmark import Suite, recbole_run, register_suite
+from recbole_meta.benchmark.suite import config_hash
 from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings  # also registers PlantedOracle
 
 SIZE = {"n_users": 2000, "n_items": 500, "ratings_per_user": 40}
@@ -62,29 +65,66 @@ MODELS = [
     ("ProtoRec", "ProtoRec", {}),
 ]
 ORACLE, GAP_BASE = "Oracle", "UserItemBias"
+# Per-component diagnosis: the same generator with one personal term switched off (its variance moved to
+# nothing: the gap shrinks). Each group has its own Oracle and bias rows; run names end with the group suffix.
+COMPONENTS = {
+    "-interaction-only": {"taste_std": 0.0},
+    "-taste-only": {"interaction_std": 0.0},
+}
+COMPONENT_RUNS = [(ORACLE, "PlantedOracle", {}), (GAP_BASE, GAP_BASE, {}), ("MFFoldIn", "MFFoldIn", {})] + [
+    ("MeLU-5", "MeLU", {})
+]
 
 
-def _prepare(seed, config, quick, out_dir):
-    planted = config["planted"]
-    data_dir = os.path.join(out_dir, "data", "cold_start_synthetic")
-    name = f"planted_{'quick_' if quick else ''}s{seed}"
-    data = generate_planted_ratings(data_dir, seed=seed, name=name, **planted)
-    return {"dataset": data.name, **data.config_dict(), "term_std": data.term_std}
+def _planted_data(ctx):
+    """The seed's planted dataset for the run's ``planted`` settings: generated once, then read from disk."""
+    planted = {**ctx.config["planted"], **ctx.config.get("planted_change", {})}
+    tag = config_hash(planted, ctx.quick)
+    data_dir = os.path.join(ctx.out_dir, "data", "cold_start_synthetic")
+    name = f"planted_{tag}_s{ctx.seed}"
+    data = generate_planted_ratings(data_dir, seed=ctx.seed, name=name, **planted)
+    return {"dataset": data.name, **data.config_dict()}, data.term_std
 
 
 def _on_planted(run):
-    """The run with the seed's planted dataset (from ``Suite.prepare``) put into its config."""
+    """The run with its seed's planted dataset put into its config (the data depend on the run's ``planted``)."""
 
     def fn(ctx):
-        data = dict(ctx.data)
-        term_std = data.pop("term_std")
-        config = {k: v for k, v in ctx.config.items() if k != "planted"}
+        data, term_std = _planted_data(ctx)
+        config = {k: v for k, v in ctx.config.items() if k not in ("planted", "planted_change")}
         config.update(data)
         result = run.fn(dataclasses.replace(ctx, config=config))
         result.info["planted_term_std"] = term_std
         return result
 
     return dataclasses.replace(run, fn=fn)
+
+
+def _learning_curves(summary, out_dir):
+    """Markdown: validation MAE per epoch of the MeLU runs of the first seed (from their RecBole logs)."""
+    seed = min(summary.seeds)
+    lines = []
+    for run in summary.run_names():
+        record = summary.records.get((run, seed))
+        if record is None or record["config"].get("model") not in ("MeLU",):
+            continue
+        logs = sorted(glob.glob(os.path.join(out_dir, record["run_dir"], "log", "*", "*.log")))
+        if not logs:
+            continue
+        with open(logs[-1], encoding="utf-8", errors="replace") as file:
+            text = file.read()
+        curve = re.findall(r"valid result: \n?mae : ([0-9.]+)", text)
+        if curve:
+            lines.append(f"| {run} | " + " ".join(curve) + " |")
+    if not lines:
+        return ""
+    head = [
+        f"### Learning curves (validation users' MAE after each epoch, seed {seed})",
+        "",
+        "| run | validation MAE, epoch 1, 2, ... |",
+        "|---|---|",
+    ]
+    return "\n".join(head + lines) + "\n"
 
 
 def _gap_table(summary):
@@ -103,12 +143,12 @@ def _gap_table(summary):
         cells = []
         for state in states:
             mae = summary.values[state]["mae"]
+            suffix = next((x for x in COMPONENTS if run.endswith(x)), "")
+            base, oracle = mae.get(GAP_BASE + suffix, {}), mae.get(ORACLE + suffix, {})
             shares = [
-                (mae[GAP_BASE][s] - mae[run][s]) / (mae[GAP_BASE][s] - mae[ORACLE][s])
-                for s in mae.get(run, {})
-                if s in mae.get(GAP_BASE, {})
-                and s in mae.get(ORACLE, {})
-                and mae[GAP_BASE][s] > mae[ORACLE][s]
+                (base[s] - value) / (base[s] - oracle[s])
+                for s, value in mae.get(run, {}).items()
+                if s in base and s in oracle and base[s] > oracle[s]
             ]
             if not shares:
                 cells.append("–")
@@ -125,6 +165,11 @@ def cold_start_synthetic(options):
         [recbole_run(ORACLE, "PlantedOracle")]
         + [recbole_run(name, name) for name in BASELINES]
         + [recbole_run(name, model, config=overrides) for name, model, overrides in MODELS]
+        + [
+            recbole_run(name + suffix, model, config={**overrides, "planted_change": change})
+            for suffix, change in COMPONENTS.items()
+            for name, model, overrides in COMPONENT_RUNS
+        ]
     )
     return Suite(
         name="cold_start_synthetic",
@@ -138,18 +183,19 @@ def cold_start_synthetic(options):
             "70/10/20 existing / validation / new users, a random 20% of the items new, query 10, support-first "
             "training episodes. MeLU variants embed user_id-free user features and item_id + category + tags "
             "(32 each, layers 64-64, local lr 0.01, Adam 0.001); at most 10 epochs, early stopping on the "
-            "validation users' MAE (patience 3); one torch thread."
+            "validation users' MAE (patience 3); one torch thread. Diagnosis rows ending -interaction-only / "
+            "-taste-only use the same generator with the latent taste / the feature interaction switched off "
+            "(their own Oracle and bias rows)."
         ),
         config=SHARED,
         quick_config=QUICK,
         seeds=(0, 1, 2),
-        prepare=_prepare,
         runs=[_on_planted(run) for run in runs],
         compare="MeLU-5",
         baselines=BASELINES,
         primary_metric="mae",
         info_columns=("epochs_run", "best_epoch"),
-        report_hook=_gap_table,
+        report_hook=lambda summary: _gap_table(summary) + "\n" + _learning_curves(summary, options.out_dir),
         regenerate_command=(
             "for s in 0 1 2; do nice -n 10 python -m recbole_meta.benchmark cold_start_synthetic --seeds $s; done; "
             "python -m recbole_meta.benchmark cold_start_synthetic --report-only"
