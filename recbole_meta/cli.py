@@ -64,6 +64,7 @@ def main(argv=None):
         parser.error(f"unrecognised arguments {unknown}: config overrides are written --key=value")
 
     from recbole_meta import run_recbole_meta
+    from recbole_meta.distributed.launch import reports_results
 
     if args.evidence_candidates:
         from recbole_meta.model.meta_recommender import MetaRecommender
@@ -81,6 +82,8 @@ def main(argv=None):
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"run_recbole_meta.py: error: {message}", file=sys.stderr)
         return 2
+    if not reports_results():  # a torchrun process other than rank 0: rank 0 prints the result
+        return 0
     print(format_result(result["test_result"] or {}))
     if args.evidence_candidates:
         from recbole_meta.config import Config

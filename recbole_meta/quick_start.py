@@ -13,6 +13,8 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_meta.config import Config
 from recbole_meta.data_preparation import create_dataset, data_preparation
+from recbole_meta.distributed import launch
+from recbole_meta.distributed.process_group import leave_process_group
 from recbole_meta.registry import get_model, get_trainer
 
 
@@ -64,6 +66,17 @@ def run_recbole_meta(
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, argv=argv
     )
+    if launch.wants_spawn(config):  # --nproc=N: N processes run this function, rank 0's result comes back
+        return launch.spawn(
+            run_recbole_meta,
+            config,
+            model=model,
+            dataset=dataset,
+            config_file_list=config_file_list,
+            config_dict=config_dict,
+            saved=saved,
+            argv=argv,
+        )
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
@@ -77,6 +90,7 @@ def run_recbole_meta(
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
+    leave_process_group(config)
     return {
         **_result(config, best_valid_score, best_valid_result, test_result),
         "saved_model_file": trainer.saved_model_file if saved else None,

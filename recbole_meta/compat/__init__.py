@@ -21,6 +21,10 @@ datasets, loaders and trainers) and calls this package wherever it must reach fu
   ``Config`` derives from them (``eval_type``).
 * :mod:`.config`: RecBole's ``Config`` reads the command line from ``sys.argv``;
   :func:`.config.command_line` lends it the plugin's ``argv`` for that one read.
+* :mod:`.distributed` (applied on ``import recbole_meta``): RecBole's multi-process mode hard-codes NCCL and
+  CUDA (``Config._init_device``) and a GPU-only DDP wrapper, so it cannot run on CPU machines; its evaluation
+  averages per-rank metrics over padded shards. Replaced by gloo / nccl chosen from the device, torchrun's
+  rendezvous, and metrics computed once from every rank's rows (:mod:`recbole_meta.distributed` does the rest).
 
 Breakages that need no patch, only discipline:
 
@@ -33,6 +37,15 @@ Breakages that need no patch, only discipline:
   ``torch.load``.
 """
 
-from recbole_meta.compat.environment import apply, is_applied
+from recbole_meta.compat import distributed as _distributed
+from recbole_meta.compat import environment as _environment
+from recbole_meta.compat.environment import is_applied
+
+
+def apply():
+    """Apply every process-wide patch (idempotent); called once on ``import recbole_meta``."""
+    _environment.apply()
+    _distributed.apply()
+
 
 __all__ = ["apply", "is_applied"]

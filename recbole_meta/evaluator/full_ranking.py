@@ -120,6 +120,13 @@ class FullRanking:
         self.left_out += int((~keep).sum())
         self._rows.append(torch.cat([hits.long(), pos_len.unsqueeze(1)], dim=1)[keep].cpu())
 
+    def gather_ranks(self):
+        """In a multi-process run, take every rank's rows (each ranked its share of the tasks); no-op otherwise."""
+        from recbole_meta.distributed.gather import all_sum, gather_rows
+
+        self._rows = [gather_rows(self.topk_rows())]
+        self.left_out = int(all_sum(torch.tensor(self.left_out)))
+
     def topk_rows(self):
         """RecBole's ``rec.topk`` matrix ``[users, max(K) + 1]``: hit flags by rank, then the positive count."""
         return torch.cat(self._rows) if self._rows else torch.zeros(0, max(self.topk) + 1, dtype=torch.long)

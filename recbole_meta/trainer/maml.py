@@ -171,15 +171,23 @@ class MAML:
             outputs.append(torch.nn.functional.pad(out, (0, q_width - q_len[b])) if out.dim() == 1 else out)
         return torch.stack(outputs)
 
+    def meta_losses(self, batch):
+        """``[B]``: each task's query loss after the local update (differentiable); MeLU Eq. 5 is their mean."""
+        tensors = self._tensors(batch)
+        return self._map(self._task_query_loss, tensors, tensors[3], tensors[6])
+
     def meta_loss(self, batch):
         """MeLU Eq. 5: mean over the tasks of the query loss after the local update (differentiable)."""
+        return self.meta_losses(batch).mean()
+
+    def supervised_losses(self, batch):
+        """``[B]``: the same network without meta-learning, each task's loss on all its ratings, no adaptation."""
         tensors = self._tensors(batch)
-        return self._map(self._task_query_loss, tensors, tensors[3], tensors[6]).mean()
+        return self._map(self._task_supervised_loss, tensors, tensors[3], tensors[6])
 
     def supervised_loss(self, batch):
         """The same network without meta-learning: mean over tasks of the loss on all their ratings, no adaptation."""
-        tensors = self._tensors(batch)
-        return self._map(self._task_supervised_loss, tensors, tensors[3], tensors[6]).mean()
+        return self.supervised_losses(batch).mean()
 
     def predict_query(self, batch):
         """Predicted query ratings ``[B, Q]`` after adapting to each task's support (ignore padded positions)."""

@@ -31,6 +31,15 @@ from recbole.utils import calculate_valid_score, set_color
 from tqdm import tqdm
 
 from recbole_meta.data.episodes import QUERY_MASK, QUERY_RATING, StateLoaders
+from recbole_meta.distributed import barrier
+from recbole_meta.distributed.sharding import (
+    check_tasks_per_rank,
+    empty_losses,
+    gather_task_predictions,
+    global_mean_loss,
+    local_share,
+    replicated,
+)
 from recbole_meta.evaluator.full_ranking import FullRanking, check_topk
 from recbole_meta.registry import PluginModelType, register_trainer
 from recbole_meta.trainer.maml import MAML
@@ -104,9 +113,19 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
 
     # ------------------------------------------------------------------------------------------ training
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        if loss_func is None:
-            loss_func = self.maml.meta_loss if self.meta_train else self.maml.supervised_loss
-        return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        loss_func = loss_func or self.meta_batch_loss
+        return super()._train_epoch(
+            replicated(train_data), epoch_idx, loss_func=loss_func, show_progress=show_progress
+        )
+
+    def meta_batch_loss(self, batch):
+        """Mean task loss of a meta-batch; in a multi-process run each rank computes its share of the tasks and
+        the gradients average to the single-process meta-gradient (:mod:`recbole_meta.distributed.sharding`).
+        """
+        per_task = self.maml.meta_losses if self.meta_train else self.maml.supervised_losses
+        local, _ = local_share(batch)
+        losses = per_task(local) if len(local) else empty_losses(self.model)
+        return global_mean_loss(losses, len(batch))
 
     def fit(
         self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None
@@ -115,6 +134,7 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
             return self._fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
 
     def _fit(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
+        check_tasks_per_rank(len(train_data.tasks), self.config["meta_batch_size"])
         if self._trainable:
             return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         self.logger.info(
@@ -140,6 +160,7 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
         if not eval_data:
             return None
         if load_best_model:
+            barrier()  # in a multi-process run, rank 0 may still be writing it
             self.load_model_weights(model_file or self.saved_model_file)
         with self._threads():
             if isinstance(eval_data, StateLoaders):
@@ -164,6 +185,11 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
         scores, labels, tasks = [], [], []
         offset = 0
         for batch in iterator:
+            size = len(batch)
+            batch, start = local_share(batch)  # this rank's tasks (all of them in a single process)
+            if len(batch) == 0:
+                offset += size
+                continue
             batch = batch.to(self.device)
             if full_ranking is None:
                 prediction = self.maml.predict_query(batch)
@@ -173,14 +199,13 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
             if self.clip_predictions:
                 prediction = prediction.clamp(*self.rating_range)
             mask = batch[QUERY_MASK] > 0
-            task = (
-                torch.arange(offset, offset + mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)
-            )
+            first = offset + start
+            task = torch.arange(first, first + mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)
             scores.append(prediction[mask].detach().float().cpu())
             labels.append(batch[QUERY_RATING][mask].float().cpu())
             tasks.append(task[mask].cpu())
-            offset += mask.shape[0]
-        return torch.cat(scores), torch.cat(labels), torch.cat(tasks)
+            offset += size
+        return gather_task_predictions(scores, labels, tasks)
 
     def _evaluate_loader(self, loader, show_progress=False):
         ranking = None
@@ -194,6 +219,8 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
                 self.device,
             )
         scores, labels, tasks = self.predict_tasks(loader, show_progress, ranking)
+        if ranking is not None:
+            ranking.gather_ranks()
         struct = DataStruct()
         struct.set("rec.score", scores)
         struct.set("data.label", labels)

@@ -17,6 +17,7 @@ from recbole_meta.checkpoint import (
     save_checkpoint,
     unique_checkpoint_path,
 )
+from recbole_meta.distributed import barrier, broadcast_object, is_main_process
 
 
 class SafeCheckpointMixin:
@@ -24,10 +25,11 @@ class SafeCheckpointMixin:
 
     def __init__(self, config, model):
         super().__init__(config, model)
-        self.saved_model_file = unique_checkpoint_path(self.checkpoint_dir, config["model"])
+        # Rank 0's name on every rank: rank 0 writes the file, every rank reloads it for the test.
+        self.saved_model_file = broadcast_object(unique_checkpoint_path(self.checkpoint_dir, config["model"]))
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+        if not is_main_process():
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
         save_checkpoint(
@@ -80,6 +82,7 @@ class SafeCheckpointMixin:
             return None
         if load_best_model:
             checkpoint_file = model_file or self.saved_model_file
+            barrier()  # in a multi-process run, rank 0 may still be writing it
             self.load_model_weights(checkpoint_file)
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
         return super().evaluate(

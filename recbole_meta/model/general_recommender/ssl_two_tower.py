@@ -39,6 +39,8 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 
+from recbole_meta.distributed.in_batch import check_scope, in_batch_candidates
+from recbole_meta.distributed.sharding import global_mean_loss
 from recbole_meta.model.layers.feature_correlation import mutual_information_matrix
 from recbole_meta.model.layers.feature_masking import FeatureMasker, parse_augmentations
 from recbole_meta.model.layers.feature_tower import FeatureTower, field_specs
@@ -75,6 +77,7 @@ class SSLTwoTower(GeneralRecommender):
         if self.ssl_alpha < 0:
             raise ValueError(f"ssl_alpha must be >= 0 (got {self.ssl_alpha}); 0 switches the SSL loss off")
         self.logq = _logq_mode(config["logq"])
+        self.in_batch_negatives = check_scope(config["in_batch_negatives"])
 
         # ---------------------------------------------------------------------------------- towers
         user_fields = self._tower_fields(dataset, "user", config)
@@ -219,25 +222,30 @@ class SSLTwoTower(GeneralRecommender):
         return self.item_tower(self._rows("item", item_ids), base, value_keep)
 
     # ---------------------------------------------------------------------------------------- losses
-    def log_q(self, item_ids):
-        """``log p_j`` of the batch's items for the logQ correction (``None`` for ``logq: none``).
+    def log_q(self, item_ids, stream_ids=None):
+        """``log p_j`` of ``item_ids`` for the logQ correction (``None`` for ``logq: none``).
 
-        The streaming estimator is updated with the batch first (it is the estimate at this step).
+        The streaming estimator is updated first with the step's batch, ``stream_ids`` (default ``item_ids``; the
+        whole global batch in a multi-process run): it is the estimate at this step.
         """
         if self.logq == "static":
             return self.log_q_static[item_ids]
         if self.logq == "streaming":
             if self.training:
-                self.frequency_estimator.update(item_ids)
+                self.frequency_estimator.update(item_ids if stream_ids is None else stream_ids)
             return self.frequency_estimator.log_probability(item_ids)
         return None
 
     def main_loss(self, interaction):
         users, items = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        # Multi-process runs: negatives from this rank's batch or every rank's (recbole_meta.distributed.in_batch).
+        batch = in_batch_candidates(self.item_embedding(items), items, self.in_batch_negatives)
+        log_q = self.log_q(batch.ids, batch.stream_ids)
         logits = in_batch_logits(
-            self.user_embedding(users), self.item_embedding(items), items, self.temperature, self.log_q(items)
+            self.user_embedding(users), batch.vectors, batch.ids, self.temperature, log_q, batch.positive
         )
-        return F.cross_entropy(logits, torch.arange(len(items), device=logits.device))
+        losses = F.cross_entropy(logits, batch.positive, reduction="none")
+        return global_mean_loss(losses, batch.total_rows)
 
     def sample_ssl_items(self):
         """``ssl_batch_size`` item ids drawn uniformly without replacement from the SSL corpus."""

@@ -39,26 +39,31 @@ def static_log_frequency(item_counts):
     return torch.log(counts / counts.sum()).to(torch.get_default_dtype())
 
 
-def in_batch_logits(query, candidates, candidate_ids, temperature, log_q=None):
-    """Logits of the in-batch softmax: ``(B, B)``, row ``i`` scores query ``i`` against every batch item.
+def in_batch_logits(query, candidates, candidate_ids, temperature, log_q=None, positive_index=None):
+    """Logits of the in-batch softmax: ``(B, C)``, row ``i`` scores query ``i`` against every batch item.
 
-    ``logits[i, j] = <query_i, candidate_j> / temperature - log_q[j]``. Column ``j`` is the positive of row ``j``;
-    an *accidental hit* -- column ``j`` holding the same item as row ``i``'s positive, ``j != i`` -- is masked
-    to ``-inf`` so that a positive is never used as its own negative.
+    ``logits[i, j] = <query_i, candidate_j> / temperature - log_q[j]``. Column ``positive_index[i]`` (default
+    ``i``, with ``C = B``) is the positive of row ``i``; an *accidental hit* -- another column holding the same
+    item as row ``i``'s positive -- is masked to ``-inf`` so that a positive is never used as its own negative.
+    ``C > B`` when the candidates are gathered from every process (:mod:`recbole_meta.distributed.in_batch`).
 
     Args:
         query (torch.Tensor): ``(B, d)`` query (user) tower outputs.
-        candidates (torch.Tensor): ``(B, d)`` item tower outputs of the batch's positives.
-        candidate_ids (torch.Tensor): ``(B,)`` item ids of the positives.
+        candidates (torch.Tensor): ``(C, d)`` item tower outputs of the batch's positives.
+        candidate_ids (torch.Tensor): ``(C,)`` item ids of the positives.
         temperature (float): softmax temperature ``tau``.
-        log_q (torch.Tensor): ``(B,)`` log sampling probabilities of the batch's items, or ``None``.
+        log_q (torch.Tensor): ``(C,)`` log sampling probabilities of the candidates, or ``None``.
+        positive_index (torch.Tensor): ``(B,)`` column of each row's positive; ``None``: ``arange(B)``.
     """
     logits = query @ candidates.t() / temperature
     if log_q is not None:
         logits = logits - log_q.unsqueeze(0)
-    same_item = candidate_ids.unsqueeze(0) == candidate_ids.unsqueeze(1)
-    accidental = same_item & ~torch.eye(len(candidate_ids), dtype=torch.bool, device=same_item.device)
-    return logits.masked_fill(accidental, float("-inf"))
+    rows = torch.arange(len(query), device=logits.device)
+    positive_index = rows if positive_index is None else positive_index
+    same_item = candidate_ids[positive_index].unsqueeze(1) == candidate_ids.unsqueeze(0)
+    own = torch.zeros_like(same_item)
+    own[rows, positive_index] = True
+    return logits.masked_fill(same_item & ~own, float("-inf"))
 
 
 class StreamingFrequencyEstimator(nn.Module):
