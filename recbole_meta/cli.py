@@ -87,7 +87,10 @@ def main(argv=None):
     print(format_result(result["test_result"] or {}))
     if args.evidence_candidates:
         from recbole_meta.config import Config
-        from recbole_meta.evidence import evidence_candidates_for_run, format_candidates
+        from recbole_meta.model.meta_recommender.evidence import (
+            evidence_candidates_for_run,
+            format_candidates,
+        )
 
         config = Config(model=args.model, dataset=args.dataset, config_file_list=config_files, argv=rest)
         try:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_meta.evidence import format_candidates, select_evidence_candidates
+from recbole_meta.model.meta_recommender.evidence import format_candidates, select_evidence_candidates
 from tests.cold_start_helpers import build, planted_dataset, single_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("single_thread")

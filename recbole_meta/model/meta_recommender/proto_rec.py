@@ -5,7 +5,7 @@ Reference:
     (arXiv:1703.05175).
 
 For implicit (or binarised) feedback. A support rating r_j >= ``like_threshold`` makes item j liked, otherwise
-disliked. With the embedding f(u, i) of :class:`~recbole_meta.model.meta_recommender.matching_net.TaskEmbedding`
+disliked. With the embedding f(u, i) of :class:`~recbole_meta.model.layers.task_embedding.TaskEmbedding`
 (the shared feature encoders, so new items are embedded from their features):
 
 * prototypes c_+ and c_- = the mean embedding of the liked / disliked support items (the paper's Eq. 1); a
@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recbole_meta.model.layers.task_embedding import TaskEmbedding
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.bias import BiasTerms
-from recbole_meta.model.meta_recommender.matching_net import TaskEmbedding
 from recbole_meta.registry import register_model
 
 
