@@ -51,7 +51,7 @@ def _train_and_test(ctx, keep_checkpoint=False):
         saved=True,
         argv=[],
     )
-    epochs_run, best_epoch = _epochs_from_log(ctx.run_dir)
+    epochs_run, best_epoch = epochs_from_log(ctx.run_dir)
     checkpoint = result["saved_model_file"]
     if checkpoint and not keep_checkpoint and os.path.exists(checkpoint):
         os.remove(checkpoint)
@@ -68,7 +68,7 @@ def _train_and_test(ctx, keep_checkpoint=False):
     )
 
 
-def _epochs_from_log(run_dir):
+def epochs_from_log(run_dir):
     """(epochs trained, best epoch) from the RecBole log file of the run (``None`` if not logged)."""
     logs = sorted(glob.glob(os.path.join(run_dir, "log", "*", "*.log")), key=os.path.getmtime)
     if not logs:

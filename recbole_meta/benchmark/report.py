@@ -167,7 +167,10 @@ def state_table(summary, state):
             seed_values = summary.values[state][metric].get(run, {})
             finite = [v for v in seed_values.values() if v is not None]
             seeds_seen |= set(seed_values)
-            cell = format_mean_std(*mean_std(finite), decimals[metric], len(finite)) if finite else "–"
+            if finite:
+                cell = format_mean_std(*mean_std(finite), decimals[metric], len(finite))
+            else:  # a run that reports no value of a metric: not applicable to it (a failed value is "–")
+                cell = "–" if seed_values else "n/a"
             if run in best[metric] and finite:
                 cell = f"**{cell}**"
             cells.append(cell)

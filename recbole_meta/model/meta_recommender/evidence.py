@@ -117,39 +117,27 @@ def _titles(dataset, item_ids, title_field):
     return [" ".join(str(tokens[v]) for v in row if v != 0) for row in column]
 
 
-def select_evidence_candidates(
-    model, dataset, k=20, personalised=None, gradient="norm", pool=1000, title_field=None, batch_size=32
-):
-    """MeLU's evidence candidates (see the module docstring), best first.
+def evidence_scores(model, split, personalised=None, gradient="norm", pool=1000, batch_size=32):
+    """Evidence scores of the ``pool`` most-rated training items (see the module docstring).
 
     Args:
         model (MetaRecommender): a trained model (MeLU).
-        dataset (ColdStartDataset): its dataset, with ``cold_split``.
-        k (int): how many items to return.
+        split (ColdStartSplit): its cold-start split (the training users' ratings are scored).
         personalised (list of str): patterns of the personalised parameters (MeLU's decision and output layers
             by default).
-        gradient (str): ``'norm'`` (default; the paper's mean gradient norm) or ``'spread'``; see the module
-            docstring.
+        gradient (str): ``'norm'`` (default; the paper's mean gradient norm) or ``'spread'``.
         pool (int): gradient scores are computed for the ``pool`` most-rated training items only (the others'
             popularity score is lower, and each pool item costs one vector of the personalised parameters'
             size); popularity is normalised over every rated item.
-        title_field (str): item field naming the items (default: the first of movie_title / title / name loaded).
 
     Returns:
-        list of dict: ``item`` (token), ``title``, ``score``, ``gradient_score``, ``popularity_score``,
-        ``mean_gradient_norm``, ``gradient_spread``, ``ratings``.
+        dict of np.ndarray, one entry per pool item, most-rated first: ``item`` (ids), ``ratings`` (training
+        count), ``score``, ``gradient_score``, ``popularity_score``, ``mean_gradient_norm``, ``gradient_spread``.
     """
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
     if gradient not in ("spread", "norm"):
         raise ValueError(f"gradient must be 'spread' or 'norm', got {gradient!r}")
-    split = getattr(dataset, "cold_split", None)
-    if split is None:
-        raise ValueError(
-            "the dataset carries no cold-start split (build it with recbole_meta's data_preparation)"
-        )
-    if not isinstance(pool, int) or pool < k:
-        raise ValueError(f"pool must be an integer >= k ({k}), got {pool!r}")
+    if not isinstance(pool, int) or isinstance(pool, bool) or pool < 1:
+        raise ValueError(f"pool must be a positive integer, got {pool!r}")
     _, train_items, _ = split.train_interactions()
     all_counts = np.bincount(train_items, minlength=split.n_items).astype(np.float64)
     rated = np.flatnonzero(all_counts > 0)
@@ -160,21 +148,54 @@ def select_evidence_candidates(
         model, split, personalised or DEFAULT_PERSONALISED, batch_size, items
     )
     gradient_score = _min_max(spread if gradient == "spread" else mean_norm)
-    score = gradient_score * popularity_score
-    top = np.argsort(-score, kind="stable")[:k]
-    ids = items[top]
+    return {
+        "item": items,
+        "ratings": counts.astype(np.int64),
+        "score": gradient_score * popularity_score,
+        "gradient_score": gradient_score,
+        "popularity_score": popularity_score,
+        "mean_gradient_norm": mean_norm,
+        "gradient_spread": spread,
+    }
+
+
+def select_evidence_candidates(
+    model, dataset, k=20, personalised=None, gradient="norm", pool=1000, title_field=None, batch_size=32
+):
+    """MeLU's evidence candidates (see the module docstring), best first.
+
+    Args:
+        model (MetaRecommender): a trained model (MeLU).
+        dataset (ColdStartDataset): its dataset, with ``cold_split``.
+        k (int): how many items to return.
+        personalised, gradient, pool, batch_size: as :func:`evidence_scores` (``pool`` >= ``k``).
+        title_field (str): item field naming the items (default: the first of movie_title / title / name loaded).
+
+    Returns:
+        list of dict: ``item`` (token), ``title``, ``score``, ``gradient_score``, ``popularity_score``,
+        ``mean_gradient_norm``, ``gradient_spread``, ``ratings``.
+    """
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    split = getattr(dataset, "cold_split", None)
+    if split is None:
+        raise ValueError(
+            "the dataset carries no cold-start split (build it with recbole_meta's data_preparation)"
+        )
+    if not isinstance(pool, int) or pool < k:
+        raise ValueError(f"pool must be an integer >= k ({k}), got {pool!r}")
+    scores = evidence_scores(model, split, personalised, gradient, pool, batch_size)
+    top = np.argsort(-scores["score"], kind="stable")[:k]
+    ids = scores["item"][top]
     tokens = dataset.field2id_token[dataset.iid_field][ids]
     titles = _titles(dataset, ids, title_field)
+    fields = ("score", "gradient_score", "popularity_score", "mean_gradient_norm", "gradient_spread")
     return [
         {
             "item": str(tokens[j]),
             "title": titles[j],
-            "score": float(score[t]),
-            "gradient_score": float(gradient_score[t]),
-            "popularity_score": float(popularity_score[t]),
-            "mean_gradient_norm": float(mean_norm[t]),
-            "gradient_spread": float(spread[t]),
-            "ratings": int(counts[t]),
+            **{name: float(scores[name][t]) for name in fields},
+            "ratings": int(scores["ratings"][t]),
         }
         for j, t in enumerate(top)
     ]
