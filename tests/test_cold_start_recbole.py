@@ -150,3 +150,26 @@ def test_graded_ndcg_of_the_bridge_is_that_of_the_query_scores(split_and_config,
     expected, _ = graded_ndcg(q_scores, q_ratings, q_task, [1, 3])
     assert results[state]["gradedndcg@3"] == pytest.approx(expected[3], abs=1e-4)
     assert "mae" not in results[state] and "full_ndcg@5" in results[state]
+
+
+def test_builtins_suite_runs_in_quick_mode(tmp_path):
+    from recbole_meta.benchmark.cli import main
+
+    out = tmp_path / "bench"
+    argv = [
+        "cold_start_builtins",
+        "--quick",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--runs",
+        "UserItemBias",
+        "FM",
+    ]
+    assert main(argv) == 0
+    report = (out / "cold_start_builtins.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| FM |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1] == cells[2] == "n/a"  # mae, rmse: not applicable to a ranking model
+    assert all(c not in ("n/a", "–") for c in cells[3:8])  # graded NDCG and full-catalogue metrics
+    assert (out / "cold_start_builtins.png").is_file()
