@@ -199,6 +199,7 @@ def _plot(summary, path):
 
     plt = _pyplot()
     states = summary.states
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, axes = plt.subplots(
         1, len(states), figsize=(5.2 * len(states), 3.8), squeeze=False, constrained_layout=True
     )
@@ -206,8 +207,11 @@ def _plot(summary, path):
         ks = sorted(int(m.split("@")[1]) for m in summary.metrics[state])
         for run in summary.run_names():
             means = [mean_std(summary.values[state][f"mae@{k}"].get(run, {}).values())[0] for k in ks]
-            style = "-" if run.startswith("MeLU") else "--"
-            ax.plot(ks, means, style, marker="o", label=run)
+            model, chooser = run.rsplit("-", 1)
+            color = colors[
+                CHOOSERS.index(chooser) % len(colors)
+            ]  # a colour per chooser, a line style per model
+            ax.plot(ks, means, "-" if model == "MeLU-5" else "--", color=color, marker="o", label=run)
         ax.set_xticks(ks)
         ax.set_xlabel("k items rated by the new user")
         ax.set_ylabel("query MAE (lower is better)")
