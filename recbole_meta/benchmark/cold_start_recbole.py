@@ -46,7 +46,7 @@ def cold_start_split(config_dict, seed):
     """
     from recbole_meta.config import Config
     from recbole_meta.data.cold_start_split import ColdStartSplit
-    from recbole_meta.utils import create_dataset
+    from recbole_meta.data_preparation import create_dataset
 
     config_dict = dict(config_dict)
     dataset = config_dict.pop("dataset")

@@ -81,8 +81,8 @@ def _prepare_dataset(seed, name, config, ks, out_dir, pool):
     from recbole_meta.config import Config
     from recbole_meta.model.meta_recommender.evidence import evidence_scores
     from recbole_meta.quick_start import build_run
+    from recbole_meta.registry import get_model
     from recbole_meta.trainer.meta_trainer import MetaTrainer
-    from recbole_meta.utils import get_model
 
     config = _dataset_config(name, config, out_dir)
     dataset = config.pop("dataset")
