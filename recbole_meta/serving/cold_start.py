@@ -12,7 +12,7 @@ A new user's profile becomes one more row of the model's user feature tables, bu
 token -> the dataset's id; with ``mask_unseen_tokens``, a token no training user carries -> padding, as for a
 test user. Everything that cannot be used is reported by name: feature tokens the dataset never saw and profile
 fields the model does not use (as notes, the token then counts as missing), unknown items (an error, nothing is
-predicted). The onboarding flow asks first about MeLU's evidence candidates (:mod:`recbole_meta.evidence`), the
+predicted). The onboarding flow asks first about MeLU's evidence candidates (:mod:`recbole_meta.model.meta_recommender.evidence`), the
 items whose ratings move the personalised parameters most; models without a local update ask about the most
 rated items.
 """
@@ -34,9 +34,9 @@ from recbole_meta.data.episodes import (
     SUPPORT_MASK,
     SUPPORT_RATING,
 )
-from recbole_meta.evidence import _titles, select_evidence_candidates
 from recbole_meta.model.feature_encoder import FeatureEncoder
 from recbole_meta.model.meta_recommender import MetaRecommender
+from recbole_meta.model.meta_recommender.evidence import _titles, select_evidence_candidates
 from recbole_meta.trainer.maml import MAML
 
 ASK_STRATEGIES = ("auto", "evidence", "popular")
@@ -358,7 +358,7 @@ class ColdStartRecommender:
     def items_to_ask(self, k=5, strategy="auto"):
         """The ``k`` items to ask a new user to rate first: ``[(item token, title)]``, best first.
 
-        ``evidence``: MeLU's evidence candidates (Lee et al., Section 3.3; :mod:`recbole_meta.evidence`) over the
+        ``evidence``: MeLU's evidence candidates (Lee et al., Section 3.3; :mod:`recbole_meta.model.meta_recommender.evidence`) over the
         personalised parameters this model adapts; ``popular``: the most rated training items.
         """
         strategy = self.resolve_strategy(strategy)
