@@ -168,12 +168,36 @@ def test_cfm_masks_vary_with_the_seed_field_and_follow_the_known_correlates(tmp_
         assert "item_id" not in masked and seed_field in masked and len(masked) == 3
         own = genre_cluster if seed_field in genre_cluster else year_cluster
         assert own <= masked, (seed_field, masked)
-    view1, view2 = model.ssl_views(torch.arange(1, 401))[0]
+    view1, view2 = model.ssl_views(torch.arange(1, 401))[0].chunk(2)
     assert torch.equal(view1, ~view2)
     patterns = {tuple(row[1:].tolist()) for row in view1}
     # the masks vary with the seed: both clusters' groups are drawn (seeds of one cluster share a group)
     assert patterns == {tuple(g[1:]) for g in model.masker.cfm_groups.tolist()} and len(patterns) == 2
     assert 0.4 < view1[:, 0].float().mean() < 0.6  # the id goes to either view
+
+
+def test_main_id_dropout_masks_only_the_id_of_a_share_of_the_batch_in_training():
+    _, (train_data, _, _), model, _ = _build(main_id_dropout=0.5, ssl_alpha=0.0)
+    seen = []
+    original = model.item_embedding
+
+    def spy(item_ids, field_mask=None, value_keep=None):
+        seen.append(field_mask)
+        return original(item_ids, field_mask, value_keep)
+
+    model.item_embedding = spy
+    batch = next(iter(train_data))
+    model.train()
+    model.main_loss(batch)
+    mask = seen[-1]
+    assert mask[:, 1:].sum() == 0 and 0.3 < mask[:, 0].float().mean() < 0.7  # the id column only
+    model.eval()
+    model.main_loss(batch)
+    assert seen[-1] is None  # evaluation sees every id
+    with pytest.raises(ValueError, match=r"main_id_dropout must be in \[0, 1\)"):
+        _build(main_id_dropout=1.0)
+    with pytest.raises(ValueError, match="main_id_dropout > 0 needs the item id in the item tower"):
+        _build(main_id_dropout=0.2, item_id_in_tower=False)
 
 
 # ---------------------------------------------------------------------------------------- prediction

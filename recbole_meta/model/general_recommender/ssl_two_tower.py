@@ -32,6 +32,10 @@ What each part implements:
 Items never seen in training (``unseen_item_id: default``) have their id field replaced by the id field's
 learned default embedding, the same one that stands in for a masked id in the SSL views: an untrained random id
 embedding would only add noise. That is what lets the model score item-cold items from their features.
+Without ``main_id_dropout`` the retrieval loss never sees that input (every training item has its id): with
+SSL, the SSL views are the only place where an item is seen without its id, so the features-only path that
+cold items take is trained for the item-item task alone. ``main_id_dropout: p`` masks the id of a share ``p`` of
+the main batch's items (training only), so the retrieval loss trains that path too.
 """
 
 import torch
@@ -105,6 +109,15 @@ class SSLTwoTower(GeneralRecommender):
                 f"unseen_item_id: expected default or embedding (got {config['unseen_item_id']!r})"
             )
         self.mask_unseen_id = (config["unseen_item_id"] or "default") == "default"
+        self.main_id_dropout = float(config["main_id_dropout"] or 0.0)
+        if not 0.0 <= self.main_id_dropout < 1.0:
+            raise ValueError(f"main_id_dropout must be in [0, 1) (got {config['main_id_dropout']})")
+        if self.main_id_dropout > 0 and self._id_position is None:
+            raise ValueError(
+                "main_id_dropout > 0 needs the item id in the item tower (item_id_in_tower: True)"
+            )
+        # Draws of the id dropout of the main loss, seeded from the run's seed (global RNG untouched).
+        self._main_generator = torch.Generator().manual_seed(int(config["seed"]) + 1)
         if self.logq == "static":
             self.register_buffer("log_q_static", static_log_frequency(item_counts), persistent=False)
         elif self.logq == "streaming":
@@ -238,8 +251,17 @@ class SSLTwoTower(GeneralRecommender):
 
     def main_loss(self, interaction):
         users, items = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        id_dropped = None
+        if self.training and self.main_id_dropout > 0:
+            # The id of a random share of the batch's items takes the default embedding: the input an item
+            # never seen in training gets, so the retrieval loss also trains the features-only path.
+            id_dropped = torch.zeros(len(items), len(self.item_specs), dtype=torch.bool)
+            id_dropped[:, self._id_position] = (
+                torch.rand(len(items), generator=self._main_generator) < self.main_id_dropout
+            )
+            id_dropped = id_dropped.to(items.device)
         # Multi-process runs: negatives from this rank's batch or every rank's (recbole_meta.distributed.in_batch).
-        batch = in_batch_candidates(self.item_embedding(items), items, self.in_batch_negatives)
+        batch = in_batch_candidates(self.item_embedding(items, id_dropped), items, self.in_batch_negatives)
         log_q = self.log_q(batch.ids, batch.stream_ids)
         logits = in_batch_logits(
             self.user_embedding(users), batch.vectors, batch.ids, self.temperature, log_q, batch.positive
@@ -253,30 +275,23 @@ class SSLTwoTower(GeneralRecommender):
         return self.ssl_corpus[picks.to(self.ssl_corpus.device)]
 
     def ssl_views(self, item_ids):
-        """The two views' field masks and value-keep masks for a batch of items."""
-        masks = self.masker.field_masks(len(item_ids), self._ssl_generator)
-        features = self._rows("item", item_ids)
-        keeps = []
-        for _ in range(2):
-            keep = {}
-            for spec in self.item_specs:
-                if spec.multi_valued:
-                    drawn = self.masker.value_keep(features[spec.name], self._ssl_generator)
-                    if drawn is not None:
-                        keep[spec.name] = drawn
-            keeps.append(keep)
-        return masks, keeps
+        """Field masks ``(2N, F)`` and value-keep masks (multi-valued field -> ``(2N, L)``) of the two views of
+        ``N`` items: rows ``0..N-1`` are view 1, rows ``N..2N-1`` view 2 (complementary field masks)."""
+        view1, view2 = self.masker.field_masks(len(item_ids), self._ssl_generator)
+        keep = {}
+        for spec in self.item_specs:
+            if spec.multi_valued:
+                values = getattr(self, f"item_table_{spec.name}")[item_ids]
+                drawn = self.masker.value_keep(values.repeat(2, 1), self._ssl_generator)
+                if drawn is not None:
+                    keep[spec.name] = drawn
+        return torch.cat([view1, view2]), keep
 
     def ssl_loss(self, item_ids=None):
+        """``L_self`` on ``item_ids`` (default: a uniform SSL batch); both views in one item-tower pass."""
         item_ids = self.sample_ssl_items() if item_ids is None else item_ids
-        (mask1, mask2), (keep1, keep2) = self.ssl_views(item_ids)
-        # Both views in one pass through the shared item tower (the same computation as two passes).
-        keep = {}
-        for name in keep1.keys() | keep2.keys():
-            default = torch.ones_like(getattr(self, f"item_table_{name}")[item_ids], dtype=torch.bool)
-            keep[name] = torch.cat([keep1.get(name, default), keep2.get(name, default)])
-        both = self.item_embedding(item_ids.repeat(2), torch.cat([mask1, mask2]), keep)
-        z1, z2 = both.split(len(item_ids))
+        view_mask, view_keep = self.ssl_views(item_ids)
+        z1, z2 = self.item_embedding(item_ids.repeat(2), view_mask, view_keep).split(len(item_ids))
         logits = z1 @ z2.t() / self.ssl_temperature
         return F.cross_entropy(logits, torch.arange(len(item_ids), device=logits.device))
 
