@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from recbole_meta.benchmark.peterrec import baselines
 from recbole_meta.config import Config
 from recbole_meta.data.sequence_tasks import build_task
 from recbole_meta.data_preparation import create_dataset
-from recbole_meta.model.sequential_recommender import bag_of_items as baselines
 from tests.peterrec_planted import planted_config, write_planted
 
 

@@ -195,3 +195,78 @@ def test_command_line_fine_tunes_with_the_parameter_report(planted):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "test result: accuracy=" in run.stdout
     assert "PeterRec parameters [fine_last1]: total" in run.stdout + run.stderr
+
+
+def test_scoring_methods_a_task_does_not_have_raise_a_clear_error(planted):
+    _, _, (train, _, _), model, _ = _build(planted)  # gender: a profile task
+    batch = next(iter(train))
+    assert model.predict(batch).shape == (len(batch), 2)
+    with pytest.raises(ValueError, match="scored by predict"):
+        model.full_sort_predict(batch)
+    config = Config(
+        model="PeterRec",
+        dataset="planted",
+        config_dict=planted_config(planted["path"], stage="pretrain", pretrain_domain="source"),
+        argv=[],
+    )
+    train, _, _ = data_preparation(config, create_dataset(config))
+    pretrain = get_model("PeterRec")(config, train._dataset)
+    batch = next(iter(train))
+    assert pretrain.full_sort_predict(batch).shape[1] == train._dataset.task.vocab_size
+    with pytest.raises(ValueError, match="full_sort_predict"):
+        pretrain.predict(batch)
+
+
+def test_frozen_convolutions_get_no_weight_gradient_but_patches_below_do(planted):
+    """PeterRec's step skips the frozen weights' gradients; the input gradient still reaches the first patch."""
+    _, _, (train, _, _), model, _ = _build(planted, finetune_mode="peterrec")
+    model.calculate_loss(next(iter(train))).backward()
+    blocks = list(model.backbone.residual_blocks)
+    assert all(b.conv1.weight.grad is None and b.conv2.weight.grad is None for b in blocks)
+    assert model.backbone.item_embedding.weight.grad is None
+    assert blocks[0].patch1.up.weight.grad.abs().sum() > 0
+
+
+def test_sasrec_target_only_encoder_trains_on_the_task(planted):
+    from recbole.model.sequential_recommender.sasrec import SASRec
+
+    _, _, (train, valid, test), model, trainer = _build(
+        planted,
+        finetune_mode="scratch",
+        encoder="sasrec",
+        pretrained_path=None,
+        hidden_size=16,
+        n_heads=2,
+        inner_size=32,
+        hidden_dropout_prob=0.0,
+        attn_dropout_prob=0.0,
+        epochs=15,
+        learning_rate=0.01,
+    )
+    assert isinstance(model.backbone, SASRec) and model.report["patches"] == 0
+    batch = next(iter(train))
+    seq, lengths = batch["item_id_list"], batch["item_length"]
+    model.eval()
+    # the last-position readout is RecBole's SASRec.forward, which reads position item_length - 1
+    assert torch.equal(model.forward(seq, lengths), SASRec.forward(model.backbone, seq, lengths))
+    trainer.fit(train, valid, saved=False)
+    # the planted gender is a function of the source items (see tests/peterrec_planted.py)
+    assert trainer.evaluate(test, load_best_model=False)["macrof1"] > 0.8
+    with pytest.raises(ValueError, match="encoder sasrec"):
+        _build(planted, finetune_mode="fine_all", encoder="sasrec")
+    with pytest.raises(ValueError, match="encoder must be"):
+        _build(planted, encoder="bert")
+
+
+def test_fine_tuning_records_a_learning_curve(planted):
+    _, _, (train, valid, _), model, trainer = _build(planted, epochs=3, learning_rate=0.02)
+    trainer.fit(train, valid, saved=False)
+    curve = trainer.learning_curve
+    assert [p["epoch"] for p in curve] == [1, 2, 3]
+    # the validation loss is the task loss on the validation rows, recomputed by hand here
+    split = valid._dataset
+    model.eval()
+    with torch.no_grad():
+        by_hand = float(model.calculate_loss(split.interaction(range(len(split)))))
+    assert curve[-1]["valid_loss"] == pytest.approx(by_hand, rel=1e-5)
+    assert curve[-1]["train_loss"] < curve[0]["train_loss"]

@@ -12,7 +12,9 @@ the evaluator, is RecBole's):
 * sampled-candidate ranking (``uni99``) scores each row's candidates in one batched call, instead of RecBole's
   one-row-per-(user, item) expansion that re-encodes every sequence 100 times;
 * a test loader with ``subgroups`` (users with / without source history) also reports each group,
-  as ``metric[group]`` and ``rows[group]``.
+  as ``metric[group]`` and ``rows[group]``;
+* every validation during fine-tuning appends a point to ``learning_curve``: the epoch, its mean train loss per
+  batch, the validation loss (the training loss on the validation rows) and the validation score.
 """
 
 import os
@@ -34,9 +36,37 @@ class PeterRecTrainer(SafeCheckpointMixin, Trainer):
 
     def __init__(self, config, model):
         super().__init__(config, model)
+        self.learning_curve = []
         if model.stage == "pretrain" and config["pretrained_save_path"]:
             self.saved_model_file = str(config["pretrained_save_path"])
             os.makedirs(os.path.dirname(os.path.abspath(self.saved_model_file)), exist_ok=True)
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        score, result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        if self.model.stage == "finetune":
+            epoch = max(self.train_loss_dict) if self.train_loss_dict else -1
+            rows = len(self.model.task.splits["train"])
+            batches = max(1, -(-rows // self.config["train_batch_size"]))
+            self.learning_curve.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": float(np.sum(self.train_loss_dict.get(epoch, np.nan))) / batches,
+                    "valid_loss": self.validation_loss(valid_data._dataset),
+                    "valid_score": float(score),
+                }
+            )
+        return score, result
+
+    @torch.no_grad()
+    def validation_loss(self, split, batch_size=1024):
+        """Mean training loss over the rows of ``split`` (eval mode, no gradient)."""
+        self.model.eval()
+        total = 0.0
+        for start in range(0, len(split), batch_size):
+            index = np.arange(start, min(start + batch_size, len(split)))
+            batch = split.interaction(index).to(self.device)
+            total += float(self.model.calculate_loss(batch)) * len(index)
+        return total / max(len(split), 1)
 
     def _build_optimizer(self, **kwargs):
         kwargs.setdefault("params", [p for p in self.model.parameters() if p.requires_grad])

@@ -44,6 +44,7 @@ from recbole_meta.model.sequential_recommender.model_patch import (
     state_digest,
 )
 from recbole_meta.model.sequential_recommender.nextitnet_backbone import NextItNetBackbone
+from recbole_meta.model.sequential_recommender.sasrec_encoder import ENCODERS, SASRecEncoder
 from recbole_meta.registry import register_model
 
 BACKBONE_KIND = "peterrec_backbone"
@@ -145,6 +146,14 @@ class PeterRec(SequentialRecommender):
     # ------------------------------------------------------------------------------------------ building
     def _build_finetune(self, config, dataset):
         self.mode = config["finetune_mode"]
+        encoder = config["encoder"] or "nextitnet"
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
+        if encoder == "sasrec" and self.mode != "scratch":
+            raise ValueError(
+                f"encoder sasrec is the target-only baseline: it needs finetune_mode scratch, got {self.mode} "
+                "(SASRec is not pre-trained here and takes no model patches)"
+            )
         overrides = {}
         checkpoint = None
         if uses_pretrained(self.mode):
@@ -164,7 +173,10 @@ class PeterRec(SequentialRecommender):
                     f"the backbone {self.pretrained_path} was pre-trained on another item vocabulary "
                     f"({len(checkpoint['item_tokens'])} items) than this dataset's ({len(self.task.item_tokens)})"
                 )
-        self.backbone = NextItNetBackbone(_ConfigOverlay(config, overrides), dataset)
+        if encoder == "sasrec":
+            self.backbone = SASRecEncoder(config, dataset)
+        else:
+            self.backbone = NextItNetBackbone(_ConfigOverlay(config, overrides), dataset)
         if checkpoint is not None:
             self.backbone.load_state_dict(checkpoint["backbone_state"])
             self.backbone_digest = state_digest(self.backbone.state_dict())
@@ -211,8 +223,10 @@ class PeterRec(SequentialRecommender):
             return self.head(user)
         if self.stage == "finetune":
             return self.head.candidate_scores(user, interaction["candidates"])
-        # RecBole's protocol: NotImplementedError tells its Trainer to use the other scoring method.
-        raise NotImplementedError("pre-training is evaluated by full ranking (full_sort_predict)")
+        raise ValueError(
+            "PeterRec pre-training ranks the whole vocabulary (full_sort_predict); it has no candidate scores: "
+            "evaluate it with eval_args mode full"
+        )
 
     def full_sort_predict(self, interaction):
         item_seq, item_seq_len = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
@@ -221,8 +235,10 @@ class PeterRec(SequentialRecommender):
             scores[:, self.backbone.mask_token] = float("-inf")
             return scores
         if self.task.kind != "transfer":
-            # RecBole's Trainer catches NotImplementedError here and falls back to predict().
-            raise NotImplementedError("profile prediction is scored by predict (class logits)")
+            raise ValueError(
+                f"profile task {self.task.name} is scored by predict (class logits), not by ranking items; "
+                "its loaders evaluate value metrics (Accuracy, MacroF1)"
+            )
         return self.head(self.forward(item_seq, item_seq_len))
 
     # -------------------------------------------------------------------------------------- checkpoints
@@ -298,8 +314,3 @@ class PeterRec(SequentialRecommender):
         if set(checkpoint["state"]) != trained:
             raise ValueError(f"{path} does not hold exactly the parameters that mode {self.mode} trains")
         self.load_state_dict(checkpoint["state"], strict=False)
-
-
-# Registers PeterRec's trainer with the model. It is not imported from recbole_meta/trainer/__init__.py because that
-# package is imported while recbole_meta.utils initialises (for the checkpoint mixin), before the registry exists.
-from recbole_meta.trainer import peterrec_trainer  # noqa: E402,F401

@@ -1,7 +1,7 @@
 r"""Simple baselines on PeterRec's tasks: bag-of-items logistic regression, majority class, popularity.
 
 They read the same task splits as PeterRec (:mod:`recbole_meta.data.sequence_tasks`) and are scored by the
-same metric code (RecBole's evaluator), so they sit in the same table as the sequence models.
+same metric code (RecBole's evaluator, the package's classification metrics), so they sit in the same table as the sequence models.
 
 * **Bag-of-items logistic regression** (scikit-learn): a user is the binary vector of the items in their input
   sequence (``history="sequence"``: exactly what the sequence models see, the last ``MAX_ITEM_LIST_LENGTH``
@@ -78,7 +78,7 @@ def ranking_metrics(config, split, scores, mode):
     """MRR@k / Hit@k (``config``'s metrics) of ``scores`` ``[rows, n_outputs]`` with RecBole's evaluator.
 
     ``mode`` ``candidates``: only the row's sampled candidates are ranked; ``full``: every output except
-    padding and the row's other positives (its history).
+    padding and the row's other positives (its history, when the split has one).
     """
     scores = torch.as_tensor(scores, dtype=torch.float32).clone()
     fields = split.fields
@@ -90,7 +90,7 @@ def ranking_metrics(config, split, scores, mode):
         scores = masked
     elif mode == "full":
         scores[:, 0] = -np.inf
-        for row, history in enumerate(split.history):
+        for row, history in enumerate(split.history or ()):
             scores[row, torch.as_tensor(history, dtype=torch.long)] = -np.inf
     else:
         raise ValueError(f"mode must be candidates or full, got {mode!r}")
