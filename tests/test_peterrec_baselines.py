@@ -101,3 +101,23 @@ def test_quick_suites_run_end_to_end(tmp_path):
     assert main(["peterrec_profile", "--quick", "--out", str(out), "--no-progress", "--runs", *runs]) == 0
     records = [json.loads(line) for line in open(out / "peterrec_profile.jsonl")]
     assert all(set(r["metrics"]) == {"gender", "age", "occupation"} for r in records)
+
+
+def test_quick_transfer_suite_runs_its_diagnostics(tmp_path):
+    from recbole_meta.benchmark.cli import main
+    from recbole_meta.benchmark.peterrec.diagnostics import REPRESENTATIONS
+
+    out = tmp_path / "out"
+    runs = ["NextItem-causal", "NextItem-Popularity", "Probe-random", "FineAll", "SASRec-target-only"]
+    argv = ["peterrec_synthetic_transfer", "--quick", "--out", str(out), "--no-progress", "--runs", *runs]
+    assert main(argv) == 0
+    records = {r["run"]: r for r in map(json.loads, open(out / "peterrec_synthetic_transfer.jsonl"))}
+    assert set(records) == set(runs) and all(r["status"] == "ok" for r in records.values())
+    assert set(records["NextItem-Popularity"]["metrics"]["next_item"]) == {"mrr@5", "hit@5"}
+    assert set(records["Probe-random"]["metrics"]["probe gender"]) == set(REPRESENTATIONS)
+    assert set(records["FineAll"]["metrics"]) >= {"gender", "uni99", "full"}
+    curve = records["FineAll"]["info"]["gender_curve"]
+    assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1)) and curve
+    assert records["SASRec-target-only"]["trainable_parameters"] > records["FineAll"]["trainable_parameters"]
+    report = open(out / "peterrec_synthetic_transfer.md").read()
+    assert "### Learning curves of fine-tuning" in report and "| next_item" not in report

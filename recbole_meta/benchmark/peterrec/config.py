@@ -51,7 +51,6 @@ SUITE_ONLY = (
     "synthetic",
     "synthetic_transfer",
     "profile_tasks",
-    "finetune_grid",
 )
 SYNTHETIC_COLUMNS = {
     "inter": ["user_id", "item_id", "rating", "timestamp"],

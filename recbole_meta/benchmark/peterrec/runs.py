@@ -2,14 +2,10 @@
 
 Every fine-tuning run reads the backbone that the suite's ``prepare`` pre-trained
 (:mod:`recbole_meta.benchmark.peterrec.pretraining`) and goes through RecBole's pipeline (the plugin's
-``data_preparation``, model and trainer). With ``finetune_grid`` in the suite config (a dict of config keys to
-lists of values, e.g. ``{learning_rate: [0.001, 0.01]}``), each mode is fine-tuned at every point of the grid and
-the point with the best validation score is tested: every mode gets its own learning rate, chosen on validation
-users, as the paper tunes each mode.
+``data_preparation``, model and trainer).
 """
 
 import copy
-import itertools
 import os
 import time
 
@@ -40,43 +36,27 @@ def group_metrics(result, prefix=""):
     return plain, groups
 
 
-def _grid(config):
-    grid = config.get("finetune_grid") or {}
-    keys = sorted(grid)
-    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))] or [{}]
-
-
 def finetune(ctx, task, mode, insertion, readout="last", backbone="causal", curve=False, **extra):
-    """Fine-tune one mode on one task (at each point of ``finetune_grid``); returns (states, info, trainable)."""
+    """Fine-tune one mode on one task; returns (metrics by state, info, trainable parameters)."""
     from recbole_meta.data.sequence_dataloader import attach_groups, eval_loader
 
     data = ctx.data
-    best = None
     start = time.perf_counter()
-    for point in _grid(ctx.config):
-        config = recbole_config(
-            ctx.config,
-            ctx.seed,
-            ctx.run_dir,
-            ctx.out_dir,
-            stage="finetune",
-            downstream_task=task,
-            finetune_mode=mode,
-            patch_insertion=insertion,
-            readout=readout,
-            pretrained_path=data.get("backbones", {}).get(backbone, data["backbone"]),
-            **{**extra, **point},
-        )
-        (train, valid, test), model, trainer = build_trainer(config, data["dataset"])
-        trainer.fit(train, valid, saved=True, verbose=False)
-        score = float(trainer.best_valid_score)
-        if best is not None and score <= best[0]:
-            os.remove(trainer.saved_model_file)
-            continue
-        if best is not None and os.path.exists(best[4].saved_model_file):
-            os.remove(best[4].saved_model_file)
-        best = (score, point, config, model, trainer, test)
-    _, point, config, model, trainer, test = best
+    config = recbole_config(
+        ctx.config,
+        ctx.seed,
+        ctx.run_dir,
+        ctx.out_dir,
+        stage="finetune",
+        downstream_task=task,
+        finetune_mode=mode,
+        patch_insertion=insertion,
+        readout=readout,
+        pretrained_path=data.get("backbones", {}).get(backbone, data["backbone"]),
+        **extra,
+    )
+    (train, valid, test), model, trainer = build_trainer(config, data["dataset"])
+    trainer.fit(train, valid, saved=True, verbose=False)
     result = trainer.evaluate(test, load_best_model=True)
     states = {}
     if task == "transfer":
@@ -98,11 +78,9 @@ def finetune(ctx, task, mode, insertion, readout="last", backbone="causal", curv
         f"{task}_trainable": report["trainable"],
         f"{task}_trainable_vs_fine_all": report["trainable_vs_fine_all"],
         f"{task}_seconds": time.perf_counter() - start,
-        f"{task}_best_valid": best[0],
+        f"{task}_best_valid": float(trainer.best_valid_score),
         f"{task}_epochs_run": len(trainer.train_loss_dict),
     }
-    if point:
-        info[f"{task}_chosen"] = point
     if curve:
         info[f"{task}_curve"] = trainer.learning_curve
     if report["patches"]:
