@@ -37,20 +37,49 @@ def build_parser():
     return parser
 
 
-def _as_float(value):
-    return float(value)
+BASELINE = "UserItemBias"
 
 
-def format_result(test_result):
-    """One line for a flat result; a table (one row per state) for an episodic model's {state: metrics}."""
+def format_result(test_result, model=None, baseline=None, baseline_result=None):
+    """One line for a flat result; a table (one row per state) for an episodic model's {state: metrics}, with
+    the baseline's row under the model's in each state when ``baseline_result`` is given."""
     if not test_result or not all(isinstance(v, dict) for v in test_result.values()):
-        return "test result: " + ", ".join(f"{k}={_as_float(v):.4f}" for k, v in test_result.items())
+        return "test result: " + ", ".join(f"{k}={float(v):.4f}" for k, v in test_result.items())
     metrics = list(next(iter(test_result.values())))
     width = max(len(m) for m in metrics + ["state"]) + 2
-    lines = ["test result:", f"{'state':<16}" + "".join(f"{m:>{width}}" for m in metrics)]
-    for state, values in test_result.items():
-        lines.append(f"{state:<16}" + "".join(f"{_as_float(values[m]):>{width}.4f}" for m in metrics))
+    rows = [(model or "", test_result)] + ([(baseline, baseline_result)] if baseline_result else [])
+    name_width = max(len(name) for name, _ in rows) + 2
+    title = "test result:" if len(rows) == 1 else f"test result, {model} beside {baseline} on the same split:"
+    lines = [title, f"{'state':<16}{'':<{name_width}}" + "".join(f"{m:>{width}}" for m in metrics)]
+    for state in test_result:
+        for index, (name, result) in enumerate(rows):
+            label = state if index == 0 else ""
+            cells = "".join(f"{float(result[state][m]):>{width}.4f}" for m in metrics)
+            lines.append(f"{label:<16}{name:<{name_width}}" + cells)
+    from recbole.evaluator.register import smaller_metrics
+
+    lower = [m for m in metrics if m.split("@")[0] in smaller_metrics]
+    higher = [m for m in metrics if m not in lower]
+    lines.append(
+        "; ".join(
+            f"{which} is better: {', '.join(ms)}"
+            for which, ms in (("lower", lower), ("higher", higher))
+            if ms
+        )
+    )
     return "\n".join(lines)
+
+
+def baseline_for(model_name):
+    """``UserItemBias`` for an episodic model that learns something, else ``None`` (nothing to compare)."""
+    from recbole_meta.model.meta_recommender import MetaRecommender
+    from recbole_meta.model.meta_recommender.mean_baselines import MeanBaseline
+    from recbole_meta.registry import get_model
+
+    model_class = get_model(model_name)
+    if issubclass(model_class, MetaRecommender) and not issubclass(model_class, MeanBaseline):
+        return BASELINE
+    return None
 
 
 def main(argv=None):
@@ -75,8 +104,13 @@ def main(argv=None):
 
     config_files = args.config_files.strip().split(" ") if args.config_files else None
     try:
+        baseline = baseline_for(args.model)
         result = run_recbole_meta(
-            model=args.model, dataset=args.dataset, config_file_list=config_files, argv=rest
+            model=args.model,
+            dataset=args.dataset,
+            config_file_list=config_files,
+            argv=rest,
+            baseline=baseline,
         )
     except (ValueError, FileNotFoundError, KeyError, TypeError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
@@ -84,7 +118,7 @@ def main(argv=None):
         return 2
     if not reports_results():  # a torchrun process other than rank 0: rank 0 prints the result
         return 0
-    print(format_result(result["test_result"] or {}))
+    print(format_result(result["test_result"] or {}, args.model, baseline, result.get("baseline_result")))
     if args.evidence_candidates:
         from recbole_meta.config import Config
         from recbole_meta.model.meta_recommender.evidence import (

@@ -35,19 +35,39 @@ def build_run(config):
     return dataset, (train_data, valid_data, test_data), model, trainer
 
 
+def plain_floats(result):
+    """``result`` with every metric value a Python float (RecBole's evaluator returns some as ``np.float64``,
+    which logs as ``np.float64(0.93)``); nested ``{state: {metric: value}}`` results keep their shape."""
+    if result is None:
+        return None
+    if isinstance(result, dict):
+        return type(result)((key, plain_floats(value)) for key, value in result.items())
+    return float(result)
+
+
 def _result(config, best_valid_score, best_valid_result, test_result):
     """The dictionary RecBole's quick-start functions return."""
     return {
         "model": config["model"],
-        "best_valid_score": best_valid_score,
+        "best_valid_score": float(best_valid_score),
         "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": best_valid_result,
-        "test_result": test_result,
+        "best_valid_result": plain_floats(best_valid_result),
+        "test_result": plain_floats(test_result),
     }
 
 
+def evaluate_baseline(config, train_data, test_data, name):
+    """Test result of the episodic model ``name``, which has nothing to train (e.g. ``UserItemBias``), on the
+    split of ``train_data`` / ``test_data``: the reference a trained episodic model is read against."""
+    model = get_model(name)(config, train_data._dataset).to(config["device"])
+    if any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"baseline {name} has trainable parameters; a baseline beside a run must have none")
+    trainer = get_trainer(config["MODEL_TYPE"], name)(config, model)
+    return plain_floats(trainer.evaluate(test_data, load_best_model=False))
+
+
 def run_recbole_meta(
-    model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, argv=None
+    model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, argv=None, baseline=None
 ):
     """Train and test a model (the plugin's or RecBole's) on a dataset, as ``recbole.quick_start.run_recbole``.
 
@@ -58,10 +78,13 @@ def run_recbole_meta(
         config_dict (dict): parameters overriding the files.
         saved (bool): save the best model and test it (True), or test the last one (False).
         argv (list of str): command-line overrides (``--key=value``); ``None`` reads ``sys.argv[1:]``.
+        baseline (str): for an episodic model, also test this baseline with nothing to train (e.g.
+            ``"UserItemBias"``) on the same split; its result is returned as ``baseline_result``.
 
     Returns:
         dict: ``model``, ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``,
-        and ``saved_model_file`` (``None`` when ``saved`` is False), ``trainable_parameters``.
+        and ``saved_model_file`` (``None`` when ``saved`` is False), ``trainable_parameters``; with ``baseline``
+        also ``baseline`` and ``baseline_result``.
     """
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, argv=argv
@@ -76,6 +99,7 @@ def run_recbole_meta(
             config_dict=config_dict,
             saved=saved,
             argv=argv,
+            baseline=baseline,
         )
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
@@ -88,14 +112,19 @@ def run_recbole_meta(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
-    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    logger.info(set_color("test result", "yellow") + f": {test_result}")
-    leave_process_group(config)
-    return {
+    result = {
         **_result(config, best_valid_score, best_valid_result, test_result),
         "saved_model_file": trainer.saved_model_file if saved else None,
         "trainable_parameters": count_parameters(model_obj),
     }
+    logger.info(set_color("best valid ", "yellow") + f": {result['best_valid_result']}")
+    logger.info(set_color("test result", "yellow") + f": {result['test_result']}")
+    if baseline is not None:
+        result["baseline"] = baseline
+        result["baseline_result"] = evaluate_baseline(config, train_data, test_data, baseline)
+        logger.info(set_color(f"{baseline} (same split)", "yellow") + f": {result['baseline_result']}")
+    leave_process_group(config)
+    return result
 
 
 def objective_function(config_dict=None, config_file_list=None, saved=True):

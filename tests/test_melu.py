@@ -127,7 +127,7 @@ def test_residual_option_starts_from_the_bias_model():
     np.testing.assert_allclose(melu_scores.numpy(), bias_scores.numpy(), rtol=1e-5)
 
 
-def test_cli_prints_a_table_of_the_four_states(tmp_path, monkeypatch):
+def test_cli_prints_each_state_beside_the_bias_baseline_and_no_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     config = cold_config(epochs=1)
     path = tmp_path / "tiny.yaml"
@@ -140,10 +140,17 @@ def test_cli_prints_a_table_of_the_four_states(tmp_path, monkeypatch):
         "--evidence_candidates=3",
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "Warning" not in done.stderr, done.stderr[-2000:]
     lines = done.stdout.splitlines()
-    header = lines.index("test result:")
+    header = lines.index("test result, MeLU beside UserItemBias on the same split:")
     assert lines[header + 1].split() == ["state", "mae", "rmse", "gradedndcg@1", "gradedndcg@3"]
-    assert [line.split()[0] for line in lines[header + 2 : header + 6]] == list(STATES)
+    # the baseline's row is UserItemBias run on its own with the same config, i.e. the same split
+    bias = run_recbole_meta("UserItemBias", "tiny", config_dict=config, argv=[])["test_result"]
+    rows = lines[header + 2 : header + 2 + 2 * len(STATES)]
+    for index, state in enumerate(STATES):
+        melu_row, bias_row = rows[2 * index].split(), rows[2 * index + 1].split()
+        assert melu_row[:2] == [state, "MeLU"] and bias_row[0] == "UserItemBias"
+        assert [float(v) for v in bias_row[1:]] == pytest.approx(list(bias[state].values()), abs=1e-4)
     assert "evidence candidates (top 3):" in done.stdout
 
 

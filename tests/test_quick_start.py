@@ -80,3 +80,14 @@ def test_objective_function_has_recboles_signature_and_keys(tiny_config_dict, tm
     result = objective_function(config_dict=config_dict, config_file_list=None, saved=False)
     assert RESULT_KEYS | {"model"} <= set(result)
     assert not glob.glob("saved/*.pth")  # saved=False writes no checkpoint
+
+
+def test_results_hold_plain_floats():
+    # RecBole's RMSE metric returns np.float64, which logs as `np.float64(0.93)`
+    from tests.cold_start_helpers import cold_config
+
+    result = run_recbole_meta("UserItemBias", "tiny", config_dict=cold_config(), argv=[])
+    for state, metrics in result["test_result"].items():
+        assert {type(v) for v in metrics.values()} == {float}, state
+    assert {type(v) for v in result["best_valid_result"].values()} == {float}
+    assert type(result["best_valid_score"]) is float

@@ -7,7 +7,9 @@ datasets, loaders and trainers) and calls this package wherever it must reach fu
   read (``np.float_``, ...); scipy >= 1.12's removed ``dok_matrix._update``, which RecBole's graph models
   call; RecBole's ``sine.py`` turning on autograd anomaly detection for the whole process at import;
   RecBole's exhaustive (grid) ``HyperTuning`` handing hyperopt >= 0.2.7 a ``RandomState`` where it samples
-  with ``Generator`` methods.
+  with ``Generator`` methods; RecBole's trainer building its ``GradScaler`` through torch's deprecated
+  ``torch.cuda.amp`` (a FutureWarning every epoch); and the few warnings RecBole triggers on the pinned stack
+  that change no result, silenced only where they arise.
 * :mod:`.evaluator`: plugin metrics are written into RecBole's four evaluator registries, which have no
   registration call (:func:`.evaluator.add_metric`); RecBole's ``Collector`` gathers a fixed set of
   resources, so a metric that needs another one (the tail metrics' tail hits) gets it through

@@ -3,6 +3,9 @@
 Each repair is idempotent (applying it twice changes nothing) and names the breakage it repairs.
 """
 
+import types
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -82,12 +85,54 @@ def _patch_exhaustive_search():
         hyper_tuning.exhaustive_search = _exhaustive_search_with_generator
 
 
+def _grad_scaler(*args, **kwargs):
+    """``torch.cuda.amp.GradScaler(...)`` through its supported spelling, ``torch.amp.GradScaler("cuda", ...)``."""
+    import torch
+
+    return torch.amp.GradScaler("cuda", *args, **kwargs)
+
+
+def _patch_trainer_grad_scaler():
+    # RecBole's trainer.py does `import torch.cuda.amp as amp` and builds `amp.GradScaler(enabled=...)` at the
+    # start of every epoch; torch >= 2.4 deprecates that constructor with one FutureWarning per epoch. The
+    # module's `amp` becomes a namespace whose GradScaler is the same class built the supported way.
+    from recbole.trainer import trainer as recbole_trainer
+
+    if getattr(recbole_trainer.amp, "GradScaler", None) is not _grad_scaler:
+        recbole_trainer.amp = types.SimpleNamespace(GradScaler=_grad_scaler)
+
+
+# Warnings RecBole 1.2.1 triggers on the pinned stack that change nothing in its results, each silenced only
+# where it arises (category, start of the message, module that triggers it):
+_KNOWN_WARNINGS = (
+    # Dataset._fill_nan / _load_feat fill NaNs with `feat[field].fillna(..., inplace=True)`: chained assignment,
+    # which pandas 3 will stop honouring; pandas < 3 (pinned in setup.cfg) still fills in place.
+    (
+        FutureWarning,
+        "A value is trying to be set on a copy of a DataFrame or Series through chained assignment",
+        r"recbole\.data\.dataset\.dataset",
+    ),
+    # Dataset._remap counts token_seq lengths with `Series.agg(len)`, which pandas 2 still evaluates per value.
+    (FutureWarning, "using <built-in function len> in Series.agg", r"recbole\.data\.dataset\.dataset"),
+    # The graph models build their normalised adjacency with the legacy `torch.sparse.FloatTensor(i, v, size)`
+    # constructor; torch builds the same sparse COO tensor.
+    (UserWarning, r"torch\.sparse\.SparseTensor\(indices, values, shape", r"recbole\.model\."),
+)
+
+
+def _silence_known_warnings():
+    for category, message, module in _KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+
+
 def apply():
     """Apply every repair of this module (idempotent)."""
     global _APPLIED
     _patch_numpy_aliases()
     _patch_scipy_dok_update()
     _patch_exhaustive_search()
+    _patch_trainer_grad_scaler()
+    _silence_known_warnings()
     if not _APPLIED:
         _undo_recbole_anomaly_mode()
     _APPLIED = True

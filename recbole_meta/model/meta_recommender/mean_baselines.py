@@ -17,14 +17,16 @@ from recbole_meta.model.meta_recommender.bias import BiasTerms
 from recbole_meta.registry import register_model
 
 
-class _MeanBaseline(MetaRecommender):
+class MeanBaseline(MetaRecommender):
+    """An episodic model estimated from the training split, with nothing to train."""
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
 
 
 @register_model
-class GlobalMean(_MeanBaseline):
+class GlobalMean(MeanBaseline):
     """r_ui = mu."""
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
@@ -32,7 +34,7 @@ class GlobalMean(_MeanBaseline):
 
 
 @register_model
-class ItemMean(_MeanBaseline):
+class ItemMean(MeanBaseline):
     """r_ui = mean training rating of item i (mu when it has none)."""
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
@@ -40,7 +42,7 @@ class ItemMean(_MeanBaseline):
 
 
 @register_model
-class UserMean(_MeanBaseline):
+class UserMean(MeanBaseline):
     """r_ui = mean of the user's support ratings."""
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
@@ -48,7 +50,7 @@ class UserMean(_MeanBaseline):
 
 
 @register_model
-class UserItemBias(_MeanBaseline):
+class UserItemBias(MeanBaseline):
     """r_ui = mu + b_i + b_u (shrunk; b_u from the support set)."""
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
