@@ -231,8 +231,10 @@ def test_cli_runs_matching_net_and_prints_the_states(tmp_path, monkeypatch):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
-    header = lines.index("test result:")
-    assert [line.split()[0] for line in lines[header + 2 : header + 6]] == list(STATES)
+    header = lines.index("test result, MatchingNet beside UserItemBias on the same split:")
+    rows = lines[header + 2 : header + 2 + 2 * len(STATES)]
+    assert [row.split()[:2] for row in rows[::2]] == [[state, "MatchingNet"] for state in STATES]
+    assert [row.split()[0] for row in rows[1::2]] == ["UserItemBias"] * len(STATES)
 
 
 def test_metric_suites_run_in_quick_mode(tmp_path):

@@ -29,14 +29,14 @@ def _evaluate(model_file):
     return (config, model, dataset, test_data), trainer.evaluate(test_data, load_best_model=False)
 
 
-def _printed_table(text):
-    """{state: {metric: value}} from the command's printed state table."""
-    lines = text[text.index("test result:") :].splitlines()[1:]
+def _printed_table(text, model="MeLU"):
+    """{state: {metric: value}} of ``model`` from the command's printed state table."""
+    lines = text[text.index("test result") :].splitlines()[1:]
     metrics = lines[0].split()[1:]
     table = {}
     for line in lines[1:]:
-        if re.match(r"^\w+\s+[-\d.]", line):
-            state, *values = line.split()
+        if re.match(rf"^\w+\s+{model}\s+[-\d.]", line):
+            state, _, *values = line.split()
             table[state] = dict(zip(metrics, map(float, values)))
     return table
 
