@@ -236,7 +236,7 @@ def main(argv=None, out=None):
     try:
         from recbole_meta.checkpoint import load_checkpoint
         from recbole_meta.model.meta_recommender import MetaRecommender
-        from recbole_meta.utils import get_model
+        from recbole_meta.registry import get_model
 
         stored = load_checkpoint(args.model_file).get("config") or {}
         if "model" in stored and issubclass(get_model(stored["model"]), MetaRecommender):

@@ -8,8 +8,8 @@ import torch
 
 from recbole_meta import run_recbole_meta
 from recbole_meta.model.meta_recommender.evidence import select_evidence_candidates
+from recbole_meta.registry import get_trainer
 from recbole_meta.serving import ColdStartRecommender, UnknownItemsError, load_data_and_model
-from recbole_meta.utils import get_trainer
 from tests.cold_start_helpers import cold_config
 from tests.conftest import run_python
 
