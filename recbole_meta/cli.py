@@ -82,8 +82,26 @@ def baseline_for(model_name):
     return None
 
 
+# Errors that a user's input causes: printed as one line, without a traceback. ``ValueError`` covers
+# recbole_meta.validation.ConfigError and recbole_meta.data.atomic_files.DataFileError.
+USER_ERRORS = (ValueError, KeyError, TypeError, OSError, SyntaxError)
+
+
+def _error(message):
+    print(f"run_recbole_meta.py: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    """Run the command line; returns the exit status (0, 2 for a user error, 130 when interrupted)."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("run_recbole_meta.py: interrupted (Ctrl-C); nothing was tested", file=sys.stderr)
+        return 130
+
+
+def _main(argv):
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.model is None:
@@ -93,17 +111,18 @@ def main(argv=None):
         parser.error(f"unrecognised arguments {unknown}: config overrides are written --key=value")
 
     from recbole_meta import run_recbole_meta
+    from recbole_meta.config import Config
     from recbole_meta.distributed.launch import reports_results
 
-    if args.evidence_candidates:
-        from recbole_meta.model.meta_recommender import MetaRecommender
-        from recbole_meta.registry import get_model
-
-        if args.evidence_candidates < 0 or not issubclass(get_model(args.model), MetaRecommender):
-            parser.error("--evidence_candidates K needs K > 0 and an episodic model such as MeLU")
-
-    config_files = args.config_files.strip().split(" ") if args.config_files else None
+    config_files = args.config_files.strip().split() if args.config_files else None
     try:
+        if args.evidence_candidates:
+            from recbole_meta.model.meta_recommender.evidence import check_evidence_config
+
+            if args.evidence_candidates < 0:
+                parser.error("--evidence_candidates K needs K > 0")
+            config = Config(model=args.model, dataset=args.dataset, config_file_list=config_files, argv=rest)
+            check_evidence_config(config)
         baseline = baseline_for(args.model)
         result = run_recbole_meta(
             model=args.model,
@@ -112,28 +131,23 @@ def main(argv=None):
             argv=rest,
             baseline=baseline,
         )
-    except (ValueError, FileNotFoundError, KeyError, TypeError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"run_recbole_meta.py: error: {message}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return _error(err.args[0] if isinstance(err, KeyError) and err.args else err)
     if not reports_results():  # a torchrun process other than rank 0: rank 0 prints the result
         return 0
     print(format_result(result["test_result"] or {}, args.model, baseline, result.get("baseline_result")))
     if args.evidence_candidates:
-        from recbole_meta.config import Config
         from recbole_meta.model.meta_recommender.evidence import (
             evidence_candidates_for_run,
             format_candidates,
         )
 
-        config = Config(model=args.model, dataset=args.dataset, config_file_list=config_files, argv=rest)
         try:
             candidates = evidence_candidates_for_run(
                 config, result["saved_model_file"], k=args.evidence_candidates
             )
         except (ValueError, AttributeError) as err:
-            print(f"run_recbole_meta.py: error: evidence candidates: {err}", file=sys.stderr)
-            return 2
+            return _error(f"evidence candidates: {err}")
         print(f"evidence candidates (top {args.evidence_candidates}):")
         print(format_candidates(candidates))
     return 0

@@ -11,6 +11,7 @@ from logging import getLogger
 
 from recbole.utils import init_logger, init_seed, set_color
 
+from recbole_meta import validation
 from recbole_meta.config import Config
 from recbole_meta.data_preparation import create_dataset, data_preparation
 from recbole_meta.distributed import launch
@@ -22,16 +23,25 @@ def count_parameters(model, trainable_only=True):
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def log_option_notes(config):
+    """Log the config's warnings (unknown options, learning_rate used as meta_lr) once the logger exists."""
+    for note in getattr(config, "option_notes", []):
+        getLogger().warning(note)
+
+
 def build_run(config):
     """Dataset, loaders, model and trainer for a ``Config``, seeded as RecBole seeds them."""
+    validation.check_writable_dir(config["checkpoint_dir"], "checkpoint_dir")
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     getLogger().info(dataset)
+    validation.check_topk_against_items(config, dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     getLogger().info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    validation.check_trainable(model, trainer, config)
     return dataset, (train_data, valid_data, test_data), model, trainer
 
 
@@ -106,6 +116,7 @@ def run_recbole_meta(
     logger = getLogger()
     logger.info(sys.argv if argv is None else argv)
     logger.info(config)
+    log_option_notes(config)
     _, (train_data, valid_data, test_data), model_obj, trainer = build_run(config)
 
     best_valid_score, best_valid_result = trainer.fit(
@@ -139,6 +150,7 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
         logger.removeHandler(handler)
     init_logger(config)
     logging.basicConfig(level=logging.ERROR)
+    log_option_notes(config)
     _, (train_data, valid_data, test_data), _, trainer = build_run(config)
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, verbose=False, saved=saved)
     test_result = trainer.evaluate(test_data, load_best_model=saved)

@@ -201,6 +201,23 @@ def select_evidence_candidates(
     ]
 
 
+def check_evidence_config(config):
+    """Before training: evidence candidates need an episodic model adapted by local gradient steps (MeLU).
+
+    Raises :class:`~recbole_meta.validation.ConfigError` naming the model otherwise, so that a run is not trained
+    only to fail at the end.
+    """
+    from recbole_meta.model.meta_recommender import MetaRecommender
+    from recbole_meta.validation import ConfigError
+
+    if not issubclass(config.model_class, MetaRecommender) or not config["local_update_steps"]:
+        raise ConfigError(
+            f"--evidence_candidates needs an episodic model adapted by local gradient steps such as MeLU "
+            f"(local_update_steps > 0); {config['model']} has local_update_steps="
+            f"{config['local_update_steps']}"
+        )
+
+
 def evidence_candidates_for_run(config, model_file, k=20):
     """Rebuild a run from its ``Config`` (same seed, same split), load ``model_file``, select the candidates."""
     from recbole_meta.checkpoint import load_checkpoint

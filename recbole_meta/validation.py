@@ -1,0 +1,313 @@
+"""Checks on what a user writes: config files, command-line options, option values and output folders.
+
+Every check raises :class:`ConfigError` (a ``ValueError``) with one line that names the file or option and what
+was expected, or returns a warning line that the run logs once the logger is set up. The checks on atomic data
+files live beside the code that reads them (:mod:`recbole_meta.data.atomic_files`).
+
+What is checked, in the order a run meets it:
+
+* config files: readable UTF-8, valid yaml, a mapping of ``option: value`` (not empty, not a list);
+* command-line arguments: ``--key=value``; a value in yaml flow syntax (``{field: year, min: 1997}``) is read as
+  yaml when it is not a Python literal (RecBole's own parsing);
+* option names: a command-line or ``config_dict`` key that no default (RecBole's or the plugin's yaml) and no
+  config file of the user defines is reported with the closest known name;
+* option values: RecBole's core numbers (epochs, batch sizes, learning rates, ``topk``...) and every ``*_size``
+  option have the right type and sign;
+* ``learning_rate`` for models whose optimizer uses ``meta_lr`` (MeLU, MatchingNet, ProtoRec): it is used as
+  ``meta_lr`` when the user set it and not ``meta_lr``, so ``--learning_rate`` means what it means for every other
+  RecBole model;
+* ``checkpoint_dir``: writable (checked before training, not after the first epoch).
+"""
+
+import difflib
+import glob
+import numbers
+import os
+import tempfile
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A user's configuration is wrong; the message is one line naming the option or file."""
+
+
+# ------------------------------------------------------------------------------------------------ config files
+def load_config_file(path, loader):
+    """The ``{option: value}`` mapping of one yaml config file, read with RecBole's yaml ``loader``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"config file {path}: not UTF-8 text (byte {err.start}); save it as UTF-8"
+        ) from None
+    try:
+        content = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"config file {path}: not valid yaml{where}: {problem}") from None
+    if content is None:
+        raise ConfigError(f"config file {path} is empty: expected `option: value` lines")
+    if not isinstance(content, dict):
+        raise ConfigError(
+            f"config file {path}: expected a mapping of `option: value` lines, got a yaml "
+            f"{type(content).__name__}"
+        )
+    return content
+
+
+# ------------------------------------------------------------------------------------------------ command line
+def check_command_line(argv):
+    """Refuse an argument RecBole's parser would drop unseen (not ``--key=value``) or a key given twice."""
+    seen = {}
+    for arg in argv:
+        if not arg.startswith("--") or arg[2:].count("=") != 1 or arg.startswith("--="):
+            raise ConfigError(
+                f"command-line argument {arg!r}: expected --option=value (one '=', no spaces around it)"
+            )
+        key, value = arg[2:].split("=")
+        if seen.setdefault(key, value) != value:
+            raise ConfigError(f"--{key} is given twice with different values ({seen[key]!r} and {value!r})")
+
+
+def read_flow_values(cmd_config, loader):
+    """Command-line values left as text by RecBole's Python-literal parsing, read as yaml flow when they are.
+
+    ``--new_item_rule="{field: release_year, min: 1997}"`` is yaml, not Python; a value that opens a mapping or a
+    list and is neither raises :class:`ConfigError` naming the option.
+    """
+    for key, value in cmd_config.items():
+        if not isinstance(value, str) or not value.strip().startswith(("{", "[")):
+            continue
+        try:
+            parsed = yaml.load(value, Loader=loader)
+        except yaml.YAMLError:
+            parsed = None
+        if not isinstance(parsed, (dict, list)):
+            raise ConfigError(
+                f"--{key}={value}: expected a Python literal or yaml flow value, "
+                'e.g. --new_item_rule="{field: release_year, min: 1997}"'
+            )
+        cmd_config[key] = parsed
+    return cmd_config
+
+
+# ------------------------------------------------------------------------------------------------ option names
+# Options that RecBole's or the plugin's code reads without a default in any yaml file, or that Config sets.
+_KEYS_WITHOUT_DEFAULT = {
+    "model",
+    "dataset",
+    "config_files",
+    "encoding",
+    "world_size",
+    "xgb_early_stopping_rounds",
+    "MODEL_TYPE",
+    "MODEL_INPUT_TYPE",
+    "eval_type",
+    "device",
+    "local_rank",
+    "single_spec",
+    "valid_neg_sample_args",
+    "test_neg_sample_args",
+    "valid_metric_bigger",
+}
+_KNOWN_KEYS = None
+
+
+def _yaml_keys(folder):
+    keys = set()
+    for file in glob.glob(os.path.join(folder, "**", "*.yaml"), recursive=True):
+        with open(file, encoding="utf-8") as handle:
+            content = yaml.safe_load(handle)
+        if isinstance(content, dict):
+            keys.update(str(k) for k in content)
+    return keys
+
+
+def known_option_names():
+    """Every option that RecBole's or the plugin's yaml files define (any model, dataset or quick-start file)."""
+    global _KNOWN_KEYS
+    if _KNOWN_KEYS is None:
+        import recbole
+
+        from recbole_meta.config import properties_dir
+
+        _KNOWN_KEYS = frozenset(
+            _yaml_keys(os.path.join(os.path.dirname(recbole.__file__), "properties"))
+            | _yaml_keys(properties_dir())
+            | _KEYS_WITHOUT_DEFAULT
+        )
+    return _KNOWN_KEYS
+
+
+def unknown_option_warnings(config):
+    """Warning lines for command-line and ``config_dict`` options that nothing defines (likely misspelt).
+
+    Keys of the user's config files are the user's own definitions and are accepted; so are ``config_dict`` keys
+    when the model is the user's own class (neither RecBole's nor the plugin's), whose options come that way.
+    """
+    known = set(known_option_names()) | set(config.file_config_dict) | set(config.internal_config_dict)
+    sources = [("command-line option --", config.cmd_config_dict)]
+    module = getattr(config.model_class, "__module__", "")
+    if module.startswith(("recbole.", "recbole_meta.")):
+        sources.append(("config_dict key ", config.variable_config_dict))
+    lines = []
+    for label, options in sources:
+        for key in options:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            lines.append(f"{label}{key} is not an option of RecBole or recbole_meta and is not used{hint}")
+    return lines
+
+
+# ------------------------------------------------------------------------------------------------ option values
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+_KINDS = {
+    "positive integer": lambda v: _is_int(v) and v > 0,
+    "non-negative integer": lambda v: _is_int(v) and v >= 0,
+    "integer": _is_int,
+    "positive number": lambda v: _is_number(v) and v > 0,
+    "non-negative number": lambda v: _is_number(v) and v >= 0,
+    "positive number or ~": lambda v: v is None or (_is_number(v) and v > 0),
+    "positive integer or a list of them": lambda v: (_is_int(v) and v > 0)
+    or (isinstance(v, (list, tuple)) and len(v) > 0 and all(_is_int(x) and x > 0 for x in v)),
+}
+
+# RecBole's core numbers and the plugin's meta-learning numbers: what each must be.
+OPTION_KINDS = {
+    "epochs": "positive integer",
+    "train_batch_size": "positive integer",
+    "eval_batch_size": "positive integer",
+    "stopping_step": "positive integer",
+    "eval_step": "positive integer",
+    "seed": "integer",
+    "learning_rate": "positive number",
+    "weight_decay": "non-negative number",
+    "topk": "positive integer or a list of them",
+    "meta_lr": "positive number or ~",
+    "local_lr": "non-negative number",
+    "local_update_steps": "non-negative integer",
+    "meta_batch_size": "positive integer",
+    "eval_meta_batch_size": "positive integer",
+    "query_size": "positive integer",
+}
+
+
+LOG_STATES = ("debug", "info", "warning", "error", "critical")  # RecBole reads any other `state` as info
+
+
+def check_option_values(final_config):
+    """Type and sign of the options in :data:`OPTION_KINDS` and of every ``*_size`` / ``*_sizes`` option."""
+    for key, kind in OPTION_KINDS.items():
+        if key in final_config and not _KINDS[kind](final_config[key]):
+            _raise_kind(key, kind, final_config[key])
+    state = final_config.get("state")
+    if state is not None and str(state).lower() not in LOG_STATES:
+        raise ConfigError(f"option state must be one of {', '.join(LOG_STATES)}, got {state!r}")
+    for key, value in final_config.items():
+        if not key.endswith(("_size", "_sizes")) or key in OPTION_KINDS or value is None:
+            continue
+        if _is_int(value) or (isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value)):
+            if not _KINDS["positive integer or a list of them"](value):
+                _raise_kind(key, "positive integer or a list of them", value)
+        elif isinstance(value, (str, float, bool)):
+            _raise_kind(key, "positive integer or a list of them", value)
+
+
+def _raise_kind(key, kind, value):
+    article = "an" if kind[0] in "aeiou" else "a"
+    raise ConfigError(f"option {key} must be {article} {kind}, got {value!r} ({type(value).__name__})")
+
+
+def use_learning_rate_as_meta_lr(config):
+    """For models whose optimizer rate is ``meta_lr``: the user's ``learning_rate`` becomes ``meta_lr``.
+
+    Returns a line to log (or ``None``). RecBole users set ``--learning_rate`` for every model; the episodic models
+    keep their own default ``meta_lr`` in their yaml, which would otherwise win and ignore the user's value.
+    """
+    external = config.external_config_dict
+    if "meta_lr" not in config.final_config_dict or "learning_rate" not in external:
+        return None
+    if "meta_lr" not in external:
+        config.final_config_dict["meta_lr"] = external["learning_rate"]
+        return f"learning_rate={external['learning_rate']} is used as meta_lr (the global, outer-loop rate)"
+    if external["meta_lr"] != external["learning_rate"]:
+        return (
+            f"learning_rate={external['learning_rate']} is not used: meta_lr={external['meta_lr']} sets the "
+            "optimizer's rate of this model"
+        )
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ folders
+def check_writable_dir(path, option):
+    """Raise :class:`ConfigError` naming ``option`` unless ``path`` is (or can be created as) a writable folder."""
+    path = os.path.abspath(path)
+    existing = path
+    while not os.path.exists(existing):
+        parent = os.path.dirname(existing)
+        if parent == existing:
+            break
+        existing = parent
+    if not os.path.isdir(existing):
+        raise ConfigError(f"{option} {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{option} {path}: cannot write in {existing} ({err.strerror})") from None
+
+
+def check_trainable(model, trainer, config):
+    """Refuse a model without trainable parameters under a trainer that trains by gradient descent.
+
+    Its loss could not move, yet the run would report metrics as a result (BPR with ``embedding_size=0``).
+    Models that are estimated rather than trained (RecBole's Pop or ItemKNN keep a dummy parameter; the plugin's
+    mean baselines have a trainer that does not train) are not affected.
+    """
+    from recbole.trainer import Trainer
+
+    from recbole_meta.trainer.meta_trainer import MetaTrainer
+
+    if not isinstance(trainer, Trainer) or isinstance(trainer, MetaTrainer):
+        return
+    if any(p.requires_grad and p.numel() > 0 for p in model.parameters()):
+        return
+    sizes = {
+        k: v
+        for k, v in config.final_config_dict.items()
+        if k.endswith("_size") and "batch" not in k and v is not None
+    }
+    raise ConfigError(
+        f"model {config['model']} has no trainable parameters, so training cannot change it; "
+        f"check its size options ({', '.join(f'{k}={v}' for k, v in sizes.items()) or 'none set'})"
+    )
+
+
+def check_topk_against_items(config, dataset):
+    """A RecBole ranking evaluation cannot cut at more items than the dataset has ("k out of range" otherwise)."""
+    from recbole.utils import EvaluatorType, ModelType
+
+    if not isinstance(config["MODEL_TYPE"], ModelType) or config["eval_type"] != EvaluatorType.RANKING:
+        return
+    topk = config["topk"] if isinstance(config["topk"], list) else [config["topk"]]
+    items = dataset.item_num - 1  # id 0 is padding
+    if topk and max(topk) > items:
+        raise ConfigError(
+            f"option topk {config['topk']}: dataset {config['dataset']} has only {items} items to rank; "
+            f"use cut-offs up to {items}"
+        )
