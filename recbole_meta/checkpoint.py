@@ -9,7 +9,9 @@ unpickled.
 
 import enum
 import os
+import pickle
 import uuid
+import zipfile
 
 import numpy as np
 import scipy.sparse as sp
@@ -109,12 +111,26 @@ def load_checkpoint(path, map_location="cpu"):
     path = str(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint file not found: {path}")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ValueError(
+            f"checkpoint {path} is empty (0 bytes): the run that wrote it was cut off; train again"
+        )
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"checkpoint {path} is damaged or not a torch checkpoint ({size} bytes, no complete torch archive): "
+            "it was cut off or overwritten; train again"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError or RuntimeError depending on the content
+    except pickle.UnpicklingError as err:  # a complete archive holding objects other than weights
         raise ValueError(
             f"{path} is not a recbole_meta checkpoint (it does not load with weights_only=True; "
             f"RecBole's own pickled checkpoints are refused on purpose): {type(err).__name__}"
+        ) from None
+    except Exception as err:  # torch raises RuntimeError for an archive whose records are damaged
+        raise ValueError(
+            f"checkpoint {path} is damaged ({type(err).__name__}: {str(err).splitlines()[0][:120]}); train again"
         ) from None
     if not isinstance(state, dict) or state.get(FORMAT_KEY) != FORMAT_VERSION:
         raise ValueError(f"{path} is not a recbole_meta checkpoint (format key missing)")

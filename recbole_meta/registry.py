@@ -95,12 +95,17 @@ def plugin_model_names():
     return sorted(_MODELS)
 
 
+# RecBole's yaml files named otherwise than the model classes they configure.
+_RECBOLE_CLASS_NAMES = {"lightgbm": "LightGBM", "xgboost": "XGBoost"}
+
+
 def recbole_model_names():
     """Names of RecBole's built-in models (from the yaml files that ship with it)."""
     import recbole
 
     model_dir = os.path.join(os.path.dirname(recbole.__file__), "properties", "model")
-    return sorted(f[: -len(".yaml")] for f in os.listdir(model_dir) if f.endswith(".yaml"))
+    names = (f[: -len(".yaml")] for f in os.listdir(model_dir) if f.endswith(".yaml"))
+    return sorted(_RECBOLE_CLASS_NAMES.get(name, name) for name in names)
 
 
 def get_model(name_or_class):
@@ -116,7 +121,13 @@ def get_model(name_or_class):
         return _MODELS[name]
     try:
         return recbole_utils.get_model(name)
-    except (ValueError, AttributeError, ModuleNotFoundError):
+    except ModuleNotFoundError as err:
+        if err.name and not err.name.startswith("recbole"):  # RecBole's model module needs a package
+            raise ValueError(
+                f"model {name} needs the Python package '{err.name}', which is not installed "
+                f"(pip install {err.name})"
+            ) from None
+    except (ValueError, AttributeError):
         pass
     known = plugin_model_names() + recbole_model_names()
     hint = _closest(name, known)

@@ -253,6 +253,14 @@ def use_learning_rate_as_meta_lr(config):
     return None
 
 
+def divergence_hint(config):
+    """The options that control a run's step sizes, with their values, for a NaN message."""
+    keys = ["learning_rate"]
+    if config["local_update_steps"] is not None:  # episodic models: the inner and outer loops
+        keys = ["meta_lr", "local_lr", "local_update_steps"]
+    return ", ".join(f"{key}={config[key]}" for key in keys)
+
+
 # ------------------------------------------------------------------------------------------------ folders
 def check_writable_dir(path, option):
     """Raise :class:`ConfigError` naming ``option`` unless ``path`` is (or can be created as) a writable folder."""

@@ -23,8 +23,11 @@ from recbole.data import create_samplers, get_dataloader
 from recbole.data import data_preparation as recbole_data_preparation
 from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
 from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader
+from recbole.data.utils import load_split_dataloaders
 from recbole.evaluator import register as recbole_register
 from recbole.utils import ModelType
+
+from recbole_meta import saved_pickles
 
 
 def build_dataset(config):
@@ -45,14 +48,25 @@ def build_dataset(config):
     dataset = dataset_class(config)
     if config["save_dataset"]:
         dataset.save()
+        saved_pickles.sign(saved_pickles.dataset_file(config, dataset_class))
     return dataset
 
 
 def split_dataset(config, dataset):
     """RecBole's ``data_preparation`` minus its silent reload of ``saved/*-dataloader.pth`` (unless the user set
     ``dataloaders_save_path``)."""
-    if config["dataloaders_save_path"]:
+    saved = config["dataloaders_save_path"]
+    if saved and config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
         return recbole_data_preparation(config, dataset)
+    if saved:  # RecBole's load_split_dataloaders returns None, silently, when the saved options differ
+        loaders = load_split_dataloaders(config)
+        if loaders is not None:
+            dataset._change_feat_format()
+            return loaders
+        getLogger().warning(
+            f"dataloaders_save_path {saved} was saved with other dataset options, seed or eval_args; "
+            "the split is built again from the atomic files"
+        )
     if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
         # The knowledge-aware loaders need a KG sampler that only RecBole's own path builds. Its cache is
         # read from ``dataloaders_save_path`` when set: point it at a file that cannot exist, for this call.
@@ -70,6 +84,7 @@ def split_dataset(config, dataset):
         from recbole.data import save_split_dataloaders
 
         save_split_dataloaders(config, dataloaders=(train_data, valid_data, test_data))
+        saved_pickles.sign(saved_pickles.dataloaders_file(config))
     getLogger().info(
         f"[Training]: train_batch_size = [{config['train_batch_size']}] "
         f"train_neg_sample_args: [{config['train_neg_sample_args']}]"

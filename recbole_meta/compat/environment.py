@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from recbole_meta.compat import user_input
+
 _APPLIED = False
 
 # numpy 2 removed these aliases. RecBole's ``Config.compatibility_settings`` reads ``np.float_``,
@@ -133,6 +135,7 @@ def apply():
     _patch_exhaustive_search()
     _patch_trainer_grad_scaler()
     _silence_known_warnings()
+    user_input.apply()
     if not _APPLIED:
         _undo_recbole_anomaly_mode()
     _APPLIED = True

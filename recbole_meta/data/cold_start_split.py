@@ -57,6 +57,9 @@ _GROUP_NAMES = {EXISTING: "existing", VALIDATION: "validation", NEW: "new"}
 
 _NON_NUMERIC_SIDES = ("existing", "new", "drop")
 
+# Rating scales that an inferred range is compared with (explicit feedback and 0/1 implicit feedback).
+COMMON_RATING_SCALES = ((1.0, 5.0), (0.5, 5.0), (0.0, 5.0), (1.0, 10.0), (0.0, 10.0), (0.0, 1.0))
+
 
 class Task:
     """One user's episode: row indices (into the split's arrays) of the support and the query ratings."""
@@ -159,6 +162,8 @@ class ColdStartSplit:
         self.rating_max = float(ratings.max()) if len(ratings) else 0.0
         if rating_range is not None:
             self.rating_min, self.rating_max = float(rating_range[0]), float(rating_range[1])
+        else:
+            self._report_inferred_range()
 
         # An item's first interaction time over all of the data (for the time-quantile item rule).
         self.item_first_time = np.full(self.n_items, np.inf)
@@ -180,6 +185,17 @@ class ColdStartSplit:
             ratings[last],
             times[last],
         )
+
+    def _report_inferred_range(self):
+        """Without ``rating_range`` the observed range clips predictions: report it, warn when it is unusual."""
+        low, high = self.rating_min, self.rating_max
+        self.report["rating range (inferred; rating_range not set)"] = f"[{low:g}, {high:g}]"
+        if (low, high) not in COMMON_RATING_SCALES:
+            scales = ", ".join(f"[{a:g}, {b:g}]" for a, b in COMMON_RATING_SCALES)
+            self.logger.warning(
+                f"rating_range is not set and the ratings span [{low:g}, {high:g}], not a common scale ({scales}): "
+                "an out-of-range rating would widen the clipping range; set rating_range: [low, high]"
+            )
 
     def _filter_users(self):
         counts = np.bincount(self.users, minlength=self.n_users)

@@ -219,6 +219,13 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
                 self.device,
             )
         scores, labels, tasks = self.predict_tasks(loader, show_progress, ranking)
+        if not torch.isfinite(scores).all():
+            from recbole_meta.validation import divergence_hint
+
+            raise ValueError(
+                f"{int((~torch.isfinite(scores)).sum())} of {scores.numel()} predictions on {loader.name} are "
+                f"NaN or infinite: the local adaptation diverged; lower {divergence_hint(self.config)}"
+            )
         if ranking is not None:
             ranking.gather_ranks()
         struct = DataStruct()
