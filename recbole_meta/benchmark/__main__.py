@@ -18,4 +18,11 @@ if "OMP_WAIT_POLICY" not in os.environ:
 
 from recbole_meta.benchmark.cli import main  # noqa: E402
 
-sys.exit(main())
+try:
+    sys.exit(main())
+except KeyboardInterrupt:  # finished runs are in the results file; the next invocation resumes
+    print(
+        "recbole_meta.benchmark: interrupted (Ctrl-C); finished runs are kept, run again to resume",
+        file=sys.stderr,
+    )
+    sys.exit(130)
