@@ -16,7 +16,19 @@ What is checked, in the order a run meets it:
 * ``learning_rate`` for models whose optimizer uses ``meta_lr`` (MeLU, MatchingNet, ProtoRec): it is used as
   ``meta_lr`` when the user set it and not ``meta_lr``, so ``--learning_rate`` means what it means for every other
   RecBole model;
-* ``checkpoint_dir``: writable (checked before training, not after the first epoch).
+* ``checkpoint_dir``: writable (checked before training, not after the first epoch);
+* ``topk`` against the dataset's item count; a model without trainable parameters under a training trainer.
+
+Checked elsewhere, each with one line naming the file or option:
+
+* atomic files as RecBole reads them (empty, header not ``name:type``, bytes not in ``encoding``, no rows;
+  repeated ``.user`` / ``.item`` ids and rows wider than the header reported): :mod:`recbole_meta.data.atomic_files`;
+* saved datasets / dataloaders loaded only with this account's signature: :mod:`recbole_meta.saved_pickles`;
+* empty, damaged or foreign checkpoints: :func:`recbole_meta.checkpoint.load_checkpoint`;
+* cold-start ratings outside ``rating_range``, or an unusual inferred range: :mod:`recbole_meta.data.cold_start_split`;
+* a NaN training loss or NaN predictions name the step sizes (:func:`divergence_hint`);
+* a RecBole model whose optional package is missing: :func:`recbole_meta.registry.get_model`;
+* the command line prints one ``error:`` line (exit status 2) and Ctrl-C one line (130): :mod:`recbole_meta.cli`.
 """
 
 import difflib
