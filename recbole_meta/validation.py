@@ -216,6 +216,7 @@ OPTION_KINDS = {
     "meta_batch_size": "positive integer",
     "eval_meta_batch_size": "positive integer",
     "query_size": "positive integer",
+    "embedding_size": "positive integer",
 }
 
 
@@ -233,11 +234,11 @@ def check_option_values(final_config):
     for key, value in final_config.items():
         if not key.endswith(("_size", "_sizes")) or key in OPTION_KINDS or value is None:
             continue
+        # Only whole numbers are checked: a size may also take a word its model defines (``train_support_size:
+        # valid``), which that model checks.
         if _is_int(value) or (isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value)):
             if not _KINDS["positive integer or a list of them"](value):
                 _raise_kind(key, "positive integer or a list of them", value)
-        elif isinstance(value, (str, float, bool)):
-            _raise_kind(key, "positive integer or a list of them", value)
 
 
 def _raise_kind(key, kind, value):
