@@ -220,6 +220,7 @@ OPTION_KINDS = {
 }
 
 
+_NOT_SIZES = {"world_size"}  # RecBole's process count, -1 meaning "all" (not a dimension)
 LOG_STATES = ("debug", "info", "warning", "error", "critical")  # RecBole reads any other `state` as info
 
 
@@ -232,7 +233,7 @@ def check_option_values(final_config):
     if state is not None and str(state).lower() not in LOG_STATES:
         raise ConfigError(f"option state must be one of {', '.join(LOG_STATES)}, got {state!r}")
     for key, value in final_config.items():
-        if not key.endswith(("_size", "_sizes")) or key in OPTION_KINDS or value is None:
+        if not key.endswith(("_size", "_sizes")) or key in OPTION_KINDS or key in _NOT_SIZES or value is None:
             continue
         # Only whole numbers are checked: a size may also take a word its model defines (``train_support_size:
         # valid``), which that model checks.
