@@ -204,8 +204,8 @@ OPTION_KINDS = {
     "epochs": "positive integer",
     "train_batch_size": "positive integer",
     "eval_batch_size": "positive integer",
-    "stopping_step": "positive integer",
-    "eval_step": "positive integer",
+    "stopping_step": "non-negative integer",
+    "eval_step": "integer",  # below 1: never validate (RecBole)
     "seed": "integer",
     "learning_rate": "positive number",
     "weight_decay": "non-negative number",
