@@ -41,3 +41,12 @@ def test_recbole_quick_start_and_ray_are_never_imported():
     )
     out = run_python("-c", code)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_recbole_trainer_amp_namespace_has_what_its_trainers_use():
+    """RecBole's trainer module calls amp.GradScaler (every trainer) and amp.autocast (NCLTrainer)."""
+    from recbole.trainer import trainer as recbole_trainer
+
+    recbole_trainer.amp.GradScaler(enabled=False)
+    with recbole_trainer.amp.autocast(enabled=False):
+        pass

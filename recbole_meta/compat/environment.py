@@ -94,14 +94,22 @@ def _grad_scaler(*args, **kwargs):
     return torch.amp.GradScaler("cuda", *args, **kwargs)
 
 
+def _autocast(*args, **kwargs):
+    """``torch.cuda.amp.autocast(...)`` through its supported spelling, ``torch.amp.autocast("cuda", ...)``."""
+    import torch
+
+    return torch.amp.autocast("cuda", *args, **kwargs)
+
+
 def _patch_trainer_grad_scaler():
     # RecBole's trainer.py does `import torch.cuda.amp as amp` and builds `amp.GradScaler(enabled=...)` at the
     # start of every epoch; torch >= 2.4 deprecates that constructor with one FutureWarning per epoch. The
-    # module's `amp` becomes a namespace whose GradScaler is the same class built the supported way.
+    # module's `amp` becomes a namespace whose GradScaler is the same class built the supported way, and whose
+    # autocast (NCLTrainer's epoch uses `amp.autocast(enabled=...)`) is too.
     from recbole.trainer import trainer as recbole_trainer
 
     if getattr(recbole_trainer.amp, "GradScaler", None) is not _grad_scaler:
-        recbole_trainer.amp = types.SimpleNamespace(GradScaler=_grad_scaler)
+        recbole_trainer.amp = types.SimpleNamespace(GradScaler=_grad_scaler, autocast=_autocast)
 
 
 # Warnings RecBole 1.2.1 triggers on the pinned stack that change nothing in its results, each silenced only
