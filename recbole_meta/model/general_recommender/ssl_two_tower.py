@@ -43,8 +43,9 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 
+from recbole_meta.distributed.gather import gather_rows_with_grad
 from recbole_meta.distributed.in_batch import check_scope, in_batch_candidates
-from recbole_meta.distributed.sharding import global_mean_loss
+from recbole_meta.distributed.sharding import global_mean_loss, shard_bounds
 from recbole_meta.model.layers.feature_correlation import mutual_information_matrix
 from recbole_meta.model.layers.feature_masking import FeatureMasker, parse_augmentations
 from recbole_meta.model.layers.feature_tower import FeatureTower, field_specs
@@ -291,9 +292,17 @@ class SSLTwoTower(GeneralRecommender):
         """``L_self`` on ``item_ids`` (default: a uniform SSL batch); both views in one item-tower pass."""
         item_ids = self.sample_ssl_items() if item_ids is None else item_ids
         view_mask, view_keep = self.ssl_views(item_ids)
-        z1, z2 = self.item_embedding(item_ids.repeat(2), view_mask, view_keep).split(len(item_ids))
-        logits = z1 @ z2.t() / self.ssl_temperature
-        return F.cross_entropy(logits, torch.arange(len(item_ids), device=logits.device))
+        # Multi-process runs: every rank draws the same items and views (same seed) and encodes its share;
+        # the second views of all shares are gathered (recbole_meta.distributed). One process: all of them.
+        total, (start, end) = len(item_ids), shard_bounds(len(item_ids))
+        rows = torch.cat([torch.arange(start, end), torch.arange(total + start, total + end)]).to(
+            item_ids.device
+        )
+        view_keep = {name: keep[rows] for name, keep in view_keep.items()}
+        z1, z2 = self.item_embedding(item_ids.repeat(2)[rows], view_mask[rows], view_keep).split(end - start)
+        logits = z1 @ gather_rows_with_grad(z2).t() / self.ssl_temperature
+        positive = torch.arange(start, end, device=logits.device)
+        return global_mean_loss(F.cross_entropy(logits, positive, reduction="none"), total)
 
     def calculate_loss(self, interaction):
         main = self.main_loss(interaction)
