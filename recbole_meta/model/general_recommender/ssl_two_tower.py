@@ -295,11 +295,13 @@ class SSLTwoTower(GeneralRecommender):
         # Multi-process runs: every rank draws the same items and views (same seed) and encodes its share;
         # the second views of all shares are gathered (recbole_meta.distributed). One process: all of them.
         total, (start, end) = len(item_ids), shard_bounds(len(item_ids))
-        rows = torch.cat([torch.arange(start, end), torch.arange(total + start, total + end)]).to(
-            item_ids.device
-        )
-        view_keep = {name: keep[rows] for name, keep in view_keep.items()}
-        z1, z2 = self.item_embedding(item_ids.repeat(2)[rows], view_mask[rows], view_keep).split(end - start)
+        both = item_ids.repeat(2)
+        if end - start < total:
+            rows = torch.cat([torch.arange(start, end), torch.arange(total + start, total + end)])
+            rows = rows.to(item_ids.device)
+            both, view_mask = both[rows], view_mask[rows]
+            view_keep = {name: keep[rows] for name, keep in view_keep.items()}
+        z1, z2 = self.item_embedding(both, view_mask, view_keep).split(end - start)
         logits = z1 @ gather_rows_with_grad(z2).t() / self.ssl_temperature
         positive = torch.arange(start, end, device=logits.device)
         return global_mean_loss(F.cross_entropy(logits, positive, reduction="none"), total)
