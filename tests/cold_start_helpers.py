@@ -1,36 +1,8 @@
 """Helpers for the cold-start tests: atomic files written on the fly, configs and built runs."""
 
-import os
-
 import numpy as np
-import pytest
-import torch
 
-from tests.conftest import TEST_DATA
-
-
-@pytest.fixture
-def single_thread():
-    """One intra-op thread: on a shared 2-core machine, two threads per process slow these tests 10-20x."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-def write_atomic(root, name, users, items, inter):
-    """Write ``name.user`` / ``name.item`` / ``name.inter`` under ``root/name``; rows are tuples of strings."""
-    folder = os.path.join(root, name)
-    os.makedirs(folder, exist_ok=True)
-    files = {"user": users, "item": items, "inter": inter}
-    for suffix, (header, rows) in files.items():
-        if header is None:
-            continue
-        with open(os.path.join(folder, f"{name}.{suffix}"), "w") as f:
-            f.write("\t".join(header) + "\n")
-            for row in rows:
-                f.write("\t".join(str(v) for v in row) + "\n")
-    return root
+from tests.helpers import TEST_DATA, write_atomic  # noqa: F401  (write_atomic: used here)
 
 
 def leak_dataset(root, seed=0):
@@ -140,3 +112,15 @@ def build(model, dataset, **overrides):
     data_path = overrides.pop("data_path", TEST_DATA)
     config = Config(model, dataset, config_dict=cold_config(data_path, **overrides), argv=[])
     return build_run(config)
+
+
+def assert_metrics_are_those_of_the_predictions(trainer, test_loaders, test_result, places=4):
+    """Each state's reported MAE / RMSE are those of the trainer's adapted query predictions against the raw
+    1-5 ratings of that state (not a rescaled copy), to ``places`` decimals."""
+    for state, metrics in test_result.items():
+        scores, labels, _ = trainer.predict_tasks(test_loaders[state])
+        assert set(np.unique(labels.numpy())) <= {1.0, 2.0, 3.0, 4.0, 5.0}, state  # raw rating units
+        errors = (scores - labels).double()
+        assert metrics["mae"] == round(float(errors.abs().mean()), places), state
+        assert metrics["rmse"] == round(float(errors.pow(2).mean().sqrt()), places), state
+        assert metrics["rmse"] >= metrics["mae"]

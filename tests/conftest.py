@@ -1,10 +1,20 @@
-"""Shared fixtures: every test runs in its own temporary directory (RecBole writes log/, saved/ there)."""
-
-import os
+"""Shared fixtures: every test runs in its own temporary directory (RecBole writes log/, saved/ there) with one
+torch thread."""
 
 import pytest
+import torch
 
-TEST_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_data")
+from tests.helpers import TEST_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread: on a small machine shared with other processes, more threads per process slow the
+    tests down many times (they busy-wait for each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)
@@ -26,15 +36,3 @@ def tiny_config_dict():
         "state": "WARNING",
         "checkpoint_dir": "saved",
     }
-
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_python(*args, input=None):
-    """Run ``python *args`` in a subprocess that imports this checkout's recbole_meta (``input``: its stdin)."""
-    import subprocess
-    import sys
-
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, input=input)

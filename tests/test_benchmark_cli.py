@@ -4,11 +4,9 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from recbole_meta.benchmark.cli import main
 from recbole_meta.benchmark.records import read_records
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -21,18 +19,7 @@ def test_list_and_unknown_suite(capsys):
     assert "did you mean baselines" in capsys.readouterr().err
 
 
-@pytest.fixture
-def one_thread():
-    # In-process runs cannot get OMP_WAIT_POLICY=PASSIVE (OpenMP started with torch's import); with 2 spinning
-    # threads on a shared 2-CPU machine tiny models run many times slower. One thread sidesteps that.
-    import torch
-
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_quick_baselines_end_to_end_resume_and_readme(tmp_path, capsys, one_thread):
+def test_quick_baselines_end_to_end_resume_and_readme(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["baselines", "--quick", "--out", str(out), "--no-progress", "--threads", "1"]) == 0
     stdout = capsys.readouterr().out
@@ -40,7 +27,8 @@ def test_quick_baselines_end_to_end_resume_and_readme(tmp_path, capsys, one_thre
     assert [(r["run"], r["status"]) for r in records] == [("BPR", "ok"), ("NeuMF", "ok"), ("SASRec", "ok")]
     for record in records:
         assert set(record["metrics"]["all"]) == {"hit@10", "ndcg@10", "mrr@10"}
-        assert record["trainable_parameters"] > 0 and record["peak_rss_mb"] > 0
+        # the peak during the run is at least its increase over the process's size at the start
+        assert record["peak_rss_mb"] >= record["peak_rss_delta_mb"] >= 0
         assert record["info"]["epochs_run"] == 1 and record["config"]["epochs"] == 1
     table = (out / "baselines.md").read_text()
     for run in ("BPR", "NeuMF", "SASRec"):
@@ -92,7 +80,9 @@ def test_quick_scale_reports_growth(tmp_path):
     assert [r["info"]["loaded_interactions"] for r in records] == [1_000, 4_000]
     for record in records:
         assert set(record["metrics"]) >= {"load", "split"}
-        assert record["metrics"]["load"]["seconds"] > 0 and record["metrics"]["load"]["traced_peak_mb"] > 0
+        # the stages are timed inside the run: together they cannot take longer than the run itself
+        stages = sum(stage["seconds"] for stage in record["metrics"].values())
+        assert 0 < stages <= record["wall_seconds"]
     # traced memory of loading grows with the data
     assert (
         records[1]["metrics"]["load"]["traced_peak_mb"] > 2 * records[0]["metrics"]["load"]["traced_peak_mb"]

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from recbole_meta.cli import main
-from tests.conftest import REPO_ROOT, TEST_DATA, run_python
+from tests.helpers import REPO_ROOT, TEST_DATA, run_python
 
 SCRIPT = os.path.join(REPO_ROOT, "run_recbole_meta.py")
 

@@ -18,7 +18,7 @@ from recbole_meta.data.cold_start_export import export_cold_start_split, split_r
 from recbole_meta.data.cold_start_split import VALID_STATE
 from recbole_meta.evaluator.full_ranking import candidate_items
 from recbole_meta.evaluator.graded_ndcg import graded_ndcg
-from tests.cold_start_helpers import build, cold_config, single_thread  # noqa: F401
+from tests.cold_start_helpers import build, cold_config
 
 SPLIT = {k: v for k, v in cold_config().items() if k not in ("seed", "checkpoint_dir")}
 SPLIT.update(dataset="tiny", full_ranking_topk=[5], full_ranking_threshold=4)

@@ -4,14 +4,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from recbole_meta import run_recbole_meta
 from recbole_meta.model.meta_recommender.evidence import select_evidence_candidates
 from recbole_meta.registry import get_trainer
 from recbole_meta.serving import ColdStartRecommender, UnknownItemsError, load_data_and_model
 from tests.cold_start_helpers import cold_config
-from tests.conftest import run_python
+from tests.helpers import run_python
 
 MODELS = ("MeLU", "MatchingNet", "ProtoRec")
 OVERRIDES = {"ProtoRec": {"like_threshold": 4}, "MatchingNet": {"hidden_size": 8}}
@@ -20,8 +19,6 @@ OVERRIDES = {"ProtoRec": {"like_threshold": 4}, "MatchingNet": {"hidden_size": 8
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One trained checkpoint per episodic model (tiny data, one epoch)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("serving")
     files = {}
     with pytest.MonkeyPatch.context() as patch:
@@ -31,7 +28,6 @@ def trained(tmp_path_factory):
             saved = run_recbole_meta(model, "tiny", config_dict=config, argv=[])["saved_model_file"]
             files[model] = str(root / saved)
     yield files
-    torch.set_num_threads(threads)
 
 
 def _raw_profile(dataset, user_id, fields):

@@ -12,11 +12,8 @@ from tests.cold_start_helpers import (
     build,
     cold_config,
     leak_dataset,
-    single_thread,  # noqa: F401
     write_atomic,
 )
-
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _pairs(split, rows):

@@ -31,7 +31,7 @@ def test_dok_update_builds_the_same_matrix_as_item_assignment():
 
 
 def test_recbole_quick_start_and_ray_are_never_imported():
-    from tests.conftest import run_python
+    from tests.helpers import run_python
 
     code = (
         "import sys, recbole_meta, recbole_meta.registry, recbole_meta.cli;"

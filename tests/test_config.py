@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from recbole_meta.config import Config, properties_dir
-from tests.conftest import TEST_DATA
+from tests.helpers import TEST_DATA
 
 
 def _write(path, content):

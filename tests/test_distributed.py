@@ -13,11 +13,9 @@ from recbole_meta.config import Config
 from recbole_meta.distributed import launch, sharding
 from recbole_meta.distributed.process_group import check_settings, choose_backend
 from recbole_meta.quick_start import build_run
-from tests.cold_start_helpers import cold_config, single_thread  # noqa: F401
-from tests.conftest import REPO_ROOT, TEST_DATA, run_python
+from tests.cold_start_helpers import cold_config
 from tests.distributed_helpers import free_port, train_with_a_failing_rank
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.helpers import REPO_ROOT, TEST_DATA, run_python
 
 
 # ------------------------------------------------------------------------------------------ settings (no processes)

@@ -2,12 +2,10 @@
 
 import numpy as np
 import pytest
-import torch
 
 from recbole_meta.model.meta_recommender.evidence import format_candidates, select_evidence_candidates
-from tests.cold_start_helpers import build, planted_dataset, single_thread  # noqa: F401
+from tests.cold_start_helpers import build, planted_dataset
 
-pytestmark = pytest.mark.usefixtures("single_thread")
 DECISIVE = {f"i{i}" for i in (2, 4, 6, 8, 10)}
 
 
@@ -42,10 +40,7 @@ def planted_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def decisive_i0(planted_root):
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield _trained(planted_root)
-    torch.set_num_threads(saved)
+    return _trained(planted_root)
 
 
 @pytest.mark.parametrize("gradient", ["norm", "spread"])
@@ -78,7 +73,8 @@ def test_the_spread_survives_an_offset_initialisation(planted_root):
     spread = select_evidence_candidates(model, dataset, k=6, gradient="spread")
     assert spread[0]["item"] == "i0" and {c["item"] for c in spread[1:]} == DECISIVE
     norm = select_evidence_candidates(model, dataset, k=6, gradient="norm")
-    assert {c["item"] for c in norm} != {"i0"} | DECISIVE
+    # the mean norm ranks by rating level instead: at most one of the five decisive items makes its top 6
+    assert len({c["item"] for c in norm} & DECISIVE) <= 1
 
 
 def test_bad_arguments_are_errors(decisive_i0):

@@ -13,9 +13,7 @@ from recbole_meta import run_recbole_meta
 from recbole_meta.data.cold_start_split import STATES
 from recbole_meta.evaluator.full_ranking import FullRanking, candidate_items
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
-from tests.cold_start_helpers import build, cold_config, single_thread  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.cold_start_helpers import build, cold_config
 
 SMALL = {"embedding_size": 4, "hidden_size": 8}
 

@@ -15,7 +15,6 @@ from recbole_meta.data.episodes import (
 from recbole_meta.trainer.maml import MAML, masked_mse
 from tests.cold_start_helpers import (
     build,
-    single_thread,  # noqa: F401
 )
 
 
@@ -29,9 +28,6 @@ def melu64():
     assert len({len(t.support) for t in tasks}) > 1  # ragged supports
     batch = collate_tasks(split, tasks, "user_id", dtype=torch.float64)
     return model, batch, split, tasks
-
-
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _meta_grad(model, batch, **kwargs):

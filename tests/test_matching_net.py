@@ -11,10 +11,13 @@ from recbole_meta import run_recbole_meta
 from recbole_meta.data.cold_start_split import STATES
 from recbole_meta.model.meta_recommender.matching_net import masked_attention
 from recbole_meta.model.meta_recommender.proto_rec import prototype_logit, prototypes
-from tests.cold_start_helpers import build, cold_config, planted_dataset, single_thread  # noqa: F401
-from tests.conftest import REPO_ROOT, run_python
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.cold_start_helpers import (
+    assert_metrics_are_those_of_the_predictions,
+    build,
+    cold_config,
+    planted_dataset,
+)
+from tests.helpers import REPO_ROOT, run_python
 
 METRICS = {"mae", "rmse", "gradedndcg@1", "gradedndcg@3"}
 SMALL = {"embedding_size": 4, "hidden_size": 8, "gate_hidden_size": 4}
@@ -206,11 +209,13 @@ def test_a_planted_preference_is_recovered(tmp_path):
 
 
 def test_matching_net_end_to_end_maps_each_state_to_its_metrics():
-    result = run_recbole_meta("MatchingNet", "tiny", config_dict=cold_config(epochs=1, **SMALL), argv=[])
-    assert list(result["test_result"]) == list(STATES)
-    for state, metrics in result["test_result"].items():
+    _, (train, valid, test), _, trainer = build("MatchingNet", "tiny", epochs=1, **SMALL)
+    trainer.fit(train, valid, saved=True)
+    test_result = trainer.evaluate(test, load_best_model=True)
+    assert list(test_result) == list(STATES)
+    for state, metrics in test_result.items():
         assert set(metrics) == METRICS, state
-        assert 0.2 < metrics["mae"] < 3.0 and metrics["rmse"] >= metrics["mae"]
+    assert_metrics_are_those_of_the_predictions(trainer, test, test_result)
 
 
 def test_bad_options_are_named():

@@ -4,29 +4,33 @@ import math
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from recbole_meta import run_recbole_meta
 from recbole_meta.data.cold_start_split import STATES
 from recbole_meta.evaluator.graded_ndcg import graded_ndcg
-from tests.cold_start_helpers import build, cold_config, planted_dataset, single_thread  # noqa: F401
-from tests.conftest import REPO_ROOT, run_python
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.cold_start_helpers import (
+    assert_metrics_are_those_of_the_predictions,
+    build,
+    cold_config,
+    planted_dataset,
+)
+from tests.helpers import REPO_ROOT, run_python
 
 METRICS = {"mae", "rmse", "gradedndcg@1", "gradedndcg@3"}
 
 
 def test_melu_end_to_end_maps_each_state_to_its_metrics():
-    result = run_recbole_meta("MeLU", "tiny", config_dict=cold_config(), argv=[])
-    test_result = result["test_result"]
+    _, (train, valid, test), _, trainer = build("MeLU", "tiny")
+    _, best_valid_result = trainer.fit(train, valid, saved=True)
+    test_result = trainer.evaluate(test, load_best_model=True)
     assert list(test_result) == list(STATES)
     for state, metrics in test_result.items():
         assert set(metrics) == METRICS, state
-        assert 0.2 < metrics["mae"] < 3.0  # raw 1-5 units, not [0, 1]
-        assert metrics["rmse"] >= metrics["mae"]
         assert 0.0 < metrics["gradedndcg@3"] <= 1.0
-    assert set(result["best_valid_result"]) == METRICS
+    assert_metrics_are_those_of_the_predictions(trainer, test, test_result)
+    assert set(best_valid_result) == METRICS
 
 
 def test_checkpoint_reproduces_the_test_result():
@@ -109,11 +113,23 @@ def test_graded_ndcg_by_hand():
     assert left_out == 1
 
 
+def _query_predictions(**overrides):
+    """(adapted, unadapted) query predictions of a trained MeLU on one user_cold batch, and its query mask."""
+    _, (train, valid, test), model, trainer = build("MeLU", "tiny", epochs=1, **overrides)
+    trainer.fit(train, valid, saved=False)
+    batch = next(iter(test["user_cold"]))
+    with torch.no_grad():
+        plain = model.predict(batch)
+    return trainer.maml.predict_query(batch).detach(), plain, batch["query_mask"] > 0
+
+
 def test_without_meta_learning_and_with_zero_local_steps():
-    no_meta = _mae("MeLU", meta_train=False, epochs=1)
-    zero = _mae("MeLU", local_update_steps=0, epochs=1)
-    for result in (no_meta, zero):
-        assert all(0.2 < result[s]["mae"] < 3.0 for s in STATES)
+    # zero local steps: the test predictions are the network's own, nothing adapts to the support
+    adapted, plain, mask = _query_predictions(local_update_steps=0)
+    assert torch.allclose(adapted[mask], plain[mask])
+    # no meta-learning: trained on all ratings, but still fine-tuned on each user's support at test time
+    adapted, plain, mask = _query_predictions(meta_train=False)
+    assert (adapted[mask] - plain[mask]).abs().max() > 1e-3
 
 
 def test_residual_option_starts_from_the_bias_model():

@@ -6,9 +6,7 @@ import torch
 from recbole_meta.config import Config
 from recbole_meta.quick_start import build_run
 from recbole_meta.trainer import MetaTrainer
-from tests.cold_start_helpers import cold_config, single_thread  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.cold_start_helpers import cold_config
 
 
 def test_meta_trainer_used_directly_saves_and_reloads_its_best_weights():

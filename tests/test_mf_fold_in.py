@@ -6,9 +6,7 @@ import torch
 
 from recbole_meta import run_recbole_meta
 from recbole_meta.model.meta_recommender.mf_fold_in import fit_biased_mf
-from tests.cold_start_helpers import build, cold_config, planted_dataset, single_thread  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.cold_start_helpers import build, cold_config, planted_dataset
 
 
 def test_als_fits_a_planted_low_rank_matrix():

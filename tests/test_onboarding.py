@@ -11,7 +11,7 @@ from recbole_meta.benchmark.onboarding import (
     onboarding_tasks,
     per_task_mae,
 )
-from tests.cold_start_helpers import build, single_thread  # noqa: F401
+from tests.cold_start_helpers import build
 
 KS = [1, 2, 3]
 

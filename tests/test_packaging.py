@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT, TEST_DATA
+from tests.helpers import REPO_ROOT, TEST_DATA
 
 
 def test_every_package_folder_is_listed_in_setup_cfg():

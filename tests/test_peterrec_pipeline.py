@@ -10,16 +10,8 @@ from recbole_meta.config import Config
 from recbole_meta.data_preparation import create_dataset, data_preparation
 from recbole_meta.model.sequential_recommender.model_patch import FINETUNE_MODES
 from recbole_meta.registry import get_model, get_trainer
-from tests.conftest import REPO_ROOT, run_python
+from tests.helpers import REPO_ROOT, run_python
 from tests.peterrec_planted import planted_config, write_planted
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

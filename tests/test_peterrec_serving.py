@@ -15,8 +15,6 @@ from tests.peterrec_planted import planted_config, write_planted
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """A tiny backbone pre-trained on the source domain, and a gender and a transfer task fine-tuned on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("peterrec_serving")
     write_planted(root)
     backbone = str(root / "backbone.pth")
@@ -34,7 +32,6 @@ def checkpoints(tmp_path_factory):
             saved = run_recbole_meta("PeterRec", "planted", config_dict=config, argv=[])["saved_model_file"]
             files[task] = str(root / saved)
     yield files
-    torch.set_num_threads(threads)
 
 
 def _raw_histories(server):

@@ -13,11 +13,9 @@ from recbole_meta import load_data_and_model, run_recbole_meta
 from recbole_meta.checkpoint import load_checkpoint, save_checkpoint
 from recbole_meta.cli import main
 from recbole_meta.registry import get_trainer
-from tests.cold_start_helpers import cold_config, single_thread  # noqa: F401
-from tests.conftest import TEST_DATA
+from tests.cold_start_helpers import cold_config
+from tests.helpers import TEST_DATA
 from tests.peterrec_planted import planted_config, write_planted
-
-pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _evaluate(model_file):

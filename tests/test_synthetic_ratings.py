@@ -7,9 +7,7 @@ import pandas as pd
 import pytest
 
 from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings, true_means
-from tests.cold_start_helpers import build, single_thread  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.cold_start_helpers import build
 
 
 @pytest.fixture(scope="module")

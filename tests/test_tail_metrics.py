@@ -9,7 +9,7 @@ from recbole.evaluator import Collector, Evaluator, register
 
 from recbole_meta.config import Config
 from recbole_meta.evaluator.tail_metrics import tail_item_mask
-from tests.conftest import TEST_DATA
+from tests.helpers import TEST_DATA
 
 INF = float("-inf")
 

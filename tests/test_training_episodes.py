@@ -5,9 +5,7 @@ import pytest
 
 from recbole_meta.data.cold_start_split import EXISTING, STATES
 from recbole_meta.data.episodes import EpisodeLoader
-from tests.cold_start_helpers import build, leak_dataset, single_thread  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.cold_start_helpers import build, leak_dataset
 
 LEAKY = {"epochs": 1, "query_size": 3, "min_user_inter": 13, "max_user_inter": 30}
 

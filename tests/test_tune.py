@@ -10,10 +10,8 @@ pytest.importorskip("hyperopt")
 
 from recbole_meta import quick_start  # noqa: E402
 from recbole_meta.tune import main, read_params_file, run_search  # noqa: E402
-from tests.cold_start_helpers import cold_config, single_thread  # noqa: E402,F401
-from tests.conftest import TEST_DATA  # noqa: E402
-
-pytestmark = pytest.mark.usefixtures("single_thread")
+from tests.cold_start_helpers import cold_config
+from tests.helpers import TEST_DATA  # noqa: E402
 
 
 def _rows(table):

@@ -21,20 +21,6 @@ from recbole_meta.model.layers.sampling_bias import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _fast_torch():
-    # The CI machine's two cores are shared: torch's thread pool spinning on a busy core is 10-100x slower.
-    # RecBole's sine.py switches autograd anomaly detection on when RecBole's models are imported.
-    import recbole.model.sequential_recommender  # noqa: F401
-
-    threads, anomaly = torch.get_num_threads(), torch.is_anomaly_enabled()
-    torch.set_num_threads(1)
-    torch.autograd.set_detect_anomaly(False)
-    yield
-    torch.set_num_threads(threads)
-    torch.autograd.set_detect_anomaly(anomaly)
-
-
 # ------------------------------------------------------------------------------------ mutual information
 def test_mutual_information_of_a_hand_made_table():
     # Items: A = 1 1 2 2 3 3, B = 1 1 2 2 2 1. Joint (1,1) 2/6, (2,2) 2/6, (3,2) 1/6, (3,1) 1/6;
