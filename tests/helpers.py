@@ -10,10 +10,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_DATA = os.path.join(REPO_ROOT, "tests", "test_data")
 
 
-def run_python(*args):
-    """Run ``python *args`` in a subprocess that imports this checkout's recbole_meta."""
+def run_python(*args, input=None):
+    """Run ``python *args`` in a subprocess that imports this checkout's recbole_meta (``input``: its stdin)."""
     env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, input=input)
 
 
 def write_atomic(root, name, users, items, inter):
