@@ -19,8 +19,8 @@ from recbole_meta.cli import main
 from recbole_meta.config import Config
 from recbole_meta.data.atomic_files import DataFileError
 from recbole_meta.validation import ConfigError
-from tests.cold_start_helpers import build, cold_config, single_thread  # noqa: F401
-from tests.conftest import TEST_DATA
+from tests.cold_start_helpers import build
+from tests.helpers import TEST_DATA
 
 INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
 COLD = [  # options that make MeLU's Config valid on tests/test_data/tiny
@@ -196,7 +196,7 @@ def _run_cli(argv, capsys):
 
 
 @pytest.mark.parametrize("argv, words", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
-def test_cli_bad_input_is_one_line(argv, words, tmp_path, capsys, single_thread):  # noqa: F811
+def test_cli_bad_input_is_one_line(argv, words, tmp_path, capsys):
     if callable(argv):
         argv = argv(tmp_path)
     quiet = [] if any(a.startswith("--state=") for a in argv) else ["--state=ERROR"]
@@ -288,7 +288,7 @@ API_CASES = [
 
 
 @pytest.mark.parametrize("call, error, words", [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
-def test_api_bad_input_raises_a_named_error(call, error, words, tmp_path, single_thread):  # noqa: F811
+def test_api_bad_input_raises_a_named_error(call, error, words, tmp_path):
     with pytest.raises(error, match=words) as info:
         call(tmp_path)
     assert "\n" not in str(info.value)
@@ -335,7 +335,7 @@ def test_learning_rate_is_the_meta_lr_of_episodic_models(model):
     assert Config(model, "tiny", config_dict={"data_path": TEST_DATA}, argv=[])["meta_lr"] == 0.001
 
 
-def test_learning_rate_reaches_the_optimizer(single_thread):  # noqa: F811
+def test_learning_rate_reaches_the_optimizer():
     _, _, _, trainer = build("MeLU", "tiny", learning_rate=0.05)
     assert trainer.optimizer.param_groups[0]["lr"] == 0.05
 
@@ -352,7 +352,7 @@ def test_repeated_ids_and_extra_columns_are_reported(tmp_path, caplog):
     inter = INTER_HEADER + "\n" + GOOD_ROWS + "u1\ti3\t4\t500\textra\n"
     write_dataset(str(tmp_path), inter=inter, item=item)
     config = Config("BPR", "d", config_dict={"data_path": str(tmp_path), "load_col": None}, argv=[])
-    from recbole_meta.utils import create_dataset
+    from recbole_meta.data_preparation import create_dataset
 
     dataset = create_dataset(config)
     assert "d.item: 1 row(s) repeat an item_id already given (e.g. i1); only the first row" in caplog.text
@@ -360,7 +360,7 @@ def test_repeated_ids_and_extra_columns_are_reported(tmp_path, caplog):
     assert dataset.item_feat["year"][dataset.token2id("item_id", "i1")] == 1990
 
 
-def test_inferred_rating_range_is_reported_when_unusual(tmp_path, caplog, single_thread):  # noqa: F811
+def test_inferred_rating_range_is_reported_when_unusual(tmp_path, caplog):
     rows = [r.rsplit("\t", 2) for r in _inter_rows(n_users=20, n_items=30, per_user=14)]
     rows = [f"{head}\t{7 if n == 0 else rating}\t{t}" for n, (head, rating, t) in enumerate(rows)]
     write_dataset(str(tmp_path), inter="\n".join([INTER_HEADER] + rows) + "\n")
@@ -376,8 +376,8 @@ def test_inferred_rating_range_is_reported_when_unusual(tmp_path, caplog, single
     assert "the ratings span [1, 7], not a common scale" in caplog.text and "set rating_range" in caplog.text
 
 
-def test_saved_dataset_signed_by_this_plugin_is_loaded_back(tmp_path, single_thread):  # noqa: F811
-    from recbole_meta.utils import create_dataset
+def test_saved_dataset_signed_by_this_plugin_is_loaded_back(tmp_path):
+    from recbole_meta.data_preparation import create_dataset
 
     settings = {"data_path": TEST_DATA, "checkpoint_dir": str(tmp_path), "save_dataset": True}
     first = create_dataset(Config("BPR", "tiny", config_dict=settings, argv=[]))
