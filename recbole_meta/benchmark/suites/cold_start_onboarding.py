@@ -48,14 +48,11 @@ SYNTHETIC_SPLIT = {
     "user_features": ["age", "gender", "occupation"],
     "item_features": ["category", "tags", "release_year"],
 }
+PROTOCOL = {key: value for key, value in SHARED.items() if key != "dataset"}
 DATASETS = {
     "ml-100k": {**SHARED, "eval_states": ["user_cold"]},
-    "synthetic": {
-        "synthetic": SYNTHETIC,
-        **SYNTHETIC_SPLIT,
-        "meta_num_threads": 1,
-        "eval_states": ["user_cold"],
-    },
+    # cold_start's protocol (its episode settings); the dataset name comes from the generator
+    "synthetic": {**PROTOCOL, "synthetic": SYNTHETIC, **SYNTHETIC_SPLIT, "eval_states": ["user_cold"]},
 }
 QUICK_DATASETS = {"tiny": {**QUICK, "eval_states": ["user_cold"]}}
 
