@@ -56,8 +56,9 @@ def cold_start_builtins(options):
             "query, gain 2^r - 1) and on the whole catalogue of the state's side, support masked, query "
             "ratings >= 4 positive (full Recall/NDCG/Hit@10; users without one left out). The built-ins "
             "score interactions, not ratings: MAE and RMSE are not applicable to them (n/a). ID models (BPR, "
-            "NeuMF, LightGCN) have untrained embeddings for new items: their item_cold / user_item_cold rows "
-            "show what that costs."
+            "NeuMF, LightGCN) have no training signal for new items (only their random initial embedding, "
+            "pushed down as sampled negatives), and Pop scores every new item 0, so its item_cold / "
+            "user_item_cold rankings are the candidates' id order."
         ),
         config={**SHARED, **RANKING},
         quick_config=QUICK,
