@@ -81,7 +81,7 @@ def planted_dataset(root, n_users=120, n_items=30, per_user=16, decisive=None, s
 
 
 def cold_config(data_path=TEST_DATA, **overrides):
-    """A fast config for episodic models (on tests/test_data/tiny by default)."""
+    """A fast config for episodic models (on the packaged quick dataset ``tiny`` by default)."""
     config = {
         "data_path": data_path,
         "epochs": 2,

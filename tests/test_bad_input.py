@@ -23,7 +23,7 @@ from tests.cold_start_helpers import build
 from tests.helpers import TEST_DATA
 
 INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
-COLD = [  # options that make MeLU's Config valid on tests/test_data/tiny
+COLD = [  # options that make MeLU's Config valid on the packaged tiny dataset
     "--min_user_inter=10",
     "--max_user_inter=30",
     "--query_size=4",

@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import json
 import math
+import os
 import pkgutil
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SUITES_PACKAGE = "recbole_meta.benchmark.suites"
+
+# The small atomic dataset ``tiny`` (60 users, 40 items, user and item features) that --quick runs and the
+# tests use; it ships inside the package, so a quick run works from an installed wheel.
+QUICK_DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quick_data")
 
 
 # ------------------------------------------------------------------------------------------------ run level

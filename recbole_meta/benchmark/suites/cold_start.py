@@ -25,13 +25,12 @@ Run each seed separately on a busy 2-core machine (each invocation stays under a
     nice -n 10 python -m recbole_meta.benchmark cold_start_speed
 """
 
-import os
 import time
 
 from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, recbole_run, register_suite
+from recbole_meta.benchmark.suite import QUICK_DATA_PATH
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-_TINY = os.path.join(_REPO, "tests", "test_data")
+_TINY = QUICK_DATA_PATH
 
 # The episode protocol is named explicitly (training episodes support first, sizes like the validation tasks;
 # leave-one-out item bias in training), so that results measured under another protocol are not reused.

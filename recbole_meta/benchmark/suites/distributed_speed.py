@@ -19,9 +19,9 @@ import time
 import torch
 
 from recbole_meta.benchmark import Run, RunResult, Suite, register_suite
+from recbole_meta.benchmark.suite import QUICK_DATA_PATH
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-_TINY = os.path.join(_REPO, "tests", "test_data")
+_TINY = QUICK_DATA_PATH
 
 SHARED = {"dataset": "ml-100k", "show_progress": False, "state": "WARNING", "meta_num_threads": 1}
 QUICK = {"dataset": "tiny", "data_path": _TINY, "steps": 2, "repeats": 1}

@@ -21,9 +21,9 @@ import time
 
 from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, recbole_run, register_suite
 from recbole_meta.benchmark.stats import paired_comparison
+from recbole_meta.benchmark.suite import QUICK_DATA_PATH
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-_TINY = os.path.join(_REPO, "tests", "test_data")
+_TINY = QUICK_DATA_PATH
 TOPK = 50
 
 SHARED = {
