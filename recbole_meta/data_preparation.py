@@ -10,7 +10,7 @@ atomic files (a pickled dataset or split is reused only when the user set ``data
 from logging import getLogger
 
 from recbole_meta import saved_pickles
-from recbole_meta.compat.data import build_dataset, split_dataset
+from recbole_meta.compat.data import build_dataset, construct_dataset, split_dataset
 from recbole_meta.registry import plugin_data_preparation, plugin_dataset_class
 
 
@@ -30,11 +30,7 @@ def create_dataset(config):
         getLogger().warning(
             f"dataset_save_path is not used by {config['model']}: its dataset is built from the atomic files"
         )
-    dataset = dataset_class(config)
-    if config["save_dataset"]:
-        dataset.save()
-        saved_pickles.sign(saved_pickles.dataset_file(config, dataset_class))
-    return dataset
+    return construct_dataset(config, dataset_class)
 
 
 def data_preparation(config, dataset):

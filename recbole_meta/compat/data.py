@@ -45,6 +45,11 @@ def build_dataset(config):
             ModelType.KNOWLEDGE: "KnowledgeBasedDataset",
         }
         dataset_class = getattr(dataset_module, type_to_class.get(config["MODEL_TYPE"], "Dataset"))
+    return construct_dataset(config, dataset_class)
+
+
+def construct_dataset(config, dataset_class):
+    """``dataset_class(config)`` built from the atomic files; saved (and signed) when ``save_dataset`` is set."""
     dataset = dataset_class(config)
     if config["save_dataset"]:
         dataset.save()
