@@ -1,5 +1,7 @@
 """Helpers of the multi-process tests: a free port, and entry points that spawned processes import and run."""
 
+import time
+
 from recbole_meta.distributed.launch import free_port  # noqa: F401  (the tests' free port)
 
 
@@ -21,7 +23,10 @@ def train_with_a_failing_rank(model, dataset, config_dict, failing_rank, after_s
         def failing(batch):
             steps[0] += 1
             if steps[0] > after_steps:
-                raise ValueError(f"planted failure on rank {failing_rank} at step {steps[0]}")
+                # the wall-clock time of the raise, for the test to measure how long stopping took
+                raise ValueError(
+                    f"planted failure on rank {failing_rank} at step {steps[0]} (t={time.time():.3f})"
+                )
             return original(batch)
 
         trainer.meta_batch_loss = failing
