@@ -299,7 +299,9 @@ class ColdStartSplit:
             f"{int(odd.sum())} {odd_values}" if odd.any() else "0"
         )
         if odd.any():
-            self.logger.warning(
+            # a warning only when the user has not said where such items go; the report lists them either way
+            log = self.logger.info if "non_numeric" in rule else self.logger.warning
+            log(
                 f"new_item_rule: {int(odd.sum())} rated item(s) have a non-numeric or missing {field} "
                 f"({', '.join(odd_values)}); put on the '{side}' side (new_item_rule.non_numeric)"
             )
