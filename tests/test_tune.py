@@ -170,3 +170,17 @@ def test_command_errors_are_one_clear_line(capsys):
     args[-1] = "--params_file=uniform.hyper"
     assert main(args) == 2
     assert "exhaustive enumerates choice parameters only; learning_rate is uniform" in capsys.readouterr().err
+
+
+def test_without_hyperopt_the_command_says_how_to_install_it(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(
+        sys.modules, "hyperopt", None
+    )  # what `import hyperopt` meets when it is not installed
+    with open("p.hyper", "w") as f:
+        f.write("learning_rate choice [0.1, 0.01]\n")
+    assert main(["--model=BPR", "--dataset=tiny", "--params_file=p.hyper"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        'tune: error: hyperparameter search needs hyperopt, an optional dependency: pip install ".[tune]"'
+    )
