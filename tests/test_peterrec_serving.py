@@ -8,7 +8,7 @@ import torch
 from recbole_meta import run_recbole_meta
 from recbole_meta.data.sequence_tasks import user_histories
 from recbole_meta.recommend import main
-from recbole_meta.serving import PeterRecServer, UnknownItemsError
+from recbole_meta.serving import PeterRecServer, UnknownItemsError, load_data_and_model
 from tests.peterrec_planted import planted_config, write_planted
 
 
@@ -90,3 +90,21 @@ def test_command_serves_a_task_checkpoint(checkpoints, capsys):
     assert [(r["class"], r["probability"]) for r in payload["answer"]] == expected.classes
     assert main([f"--model_file={checkpoints['transfer']}", "--sequence", "s0", "bogus"]) == 2
     assert "unknown item(s) 'bogus'" in capsys.readouterr().err
+
+
+def test_recboles_full_sort_topk_ranks_a_transfer_users_rows(checkpoints):
+    from recbole.utils.case_study import full_sort_topk
+
+    config, model, _, _, _, test_data = load_data_and_model(checkpoints["transfer"])
+    split = test_data._dataset
+    users = split.fields[config["USER_ID_FIELD"]]
+    chosen = users.unique()[:3]
+    rows = torch.cat([(users == u).nonzero(as_tuple=True)[0] for u in chosen])  # RecBole's row order
+    expected = model.full_sort_predict(split.interaction(rows))
+    expected[:, 0] = float("-inf")
+    scores, items = full_sort_topk(chosen.tolist(), model, test_data, 4)
+    assert items.tolist() == torch.topk(expected, 4).indices.tolist()
+    assert len(items) == len(rows) >= len(chosen)  # one ranking per row, as for any sequential dataset
+    config, model, _, _, _, test_data = load_data_and_model(checkpoints["gender"])
+    with pytest.raises(ValueError, match="profile"):
+        full_sort_topk([1], model, test_data, 4)

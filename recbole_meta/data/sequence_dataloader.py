@@ -44,6 +44,7 @@ class SequenceEvalDataLoader(AbstractDataLoader):
 
     def __init__(self, config, split):
         self.sample_size = len(split)
+        self.is_sequential = True  # rows are sequences: RecBole's full_sort_scores finds a user's rows by id
         super().__init__(config, split, None, shuffle=False)
 
     def _init_batch_size_and_step(self):

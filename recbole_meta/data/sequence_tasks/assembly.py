@@ -87,6 +87,7 @@ def _new_task(kind, name, dataset, config, domain, allowed, rule, n_outputs, out
         kind=kind,
         name=name,
         item_field=config["ITEM_ID_FIELD"],
+        user_field=config["USER_ID_FIELD"],
         vocab_size=vocab,
         mask_token=vocab - 1,
         domain=domain,

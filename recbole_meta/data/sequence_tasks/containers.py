@@ -67,6 +67,20 @@ class TaskSplit:
     def get_item_feature(self):
         return Interaction({self.task.item_field: torch.arange(self.task.n_outputs)})
 
+    # What RecBole's case-study helpers (recbole.utils.case_study.full_sort_scores / full_sort_topk) read from a
+    # sequential dataset: the user field, every row as an Interaction, rows by index. A user's rows are found by
+    # user id; each row is ranked as RecBole ranks a sequential dataset's rows.
+    @property
+    def uid_field(self):
+        return self.task.user_field
+
+    @property
+    def inter_feat(self):
+        return self.interaction(np.arange(len(self)))
+
+    def __getitem__(self, index):
+        return self.interaction(index)
+
 
 @dataclass
 class SequenceTask:
@@ -76,6 +90,7 @@ class SequenceTask:
         kind (str): ``pretrain``, ``profile`` or ``transfer``.
         name (str): ``pretrain``, the profile field, or ``transfer``.
         item_field (str): RecBole's item id field; sequences hold its ids.
+        user_field (str): RecBole's user id field (each row's user).
         vocab_size (int): the backbone's item vocabulary: RecBole's item ids (0 = padding) + ``[MASK]``.
         mask_token (int): ``vocab_size - 1``.
         domain (str): items allowed in input sequences, ``all`` or ``source``.
@@ -92,6 +107,7 @@ class SequenceTask:
     kind: str
     name: str
     item_field: str
+    user_field: str
     vocab_size: int
     mask_token: int
     domain: str
