@@ -122,7 +122,10 @@ def get_model(name_or_class):
     try:
         return recbole_utils.get_model(name)
     except ModuleNotFoundError as err:
-        if err.name and not err.name.startswith("recbole"):  # RecBole's model module needs a package
+        # RecBole's lookup imports every model package on its way, so a missing optional package (lightgbm,
+        # xgboost) surfaces for any name it has not found yet: blame the package only for RecBole's own names.
+        needs_package = err.name and not err.name.startswith("recbole")
+        if needs_package and name.lower() in {known.lower() for known in recbole_model_names()}:
             raise ValueError(
                 f"model {name} needs the Python package '{err.name}', which is not installed "
                 f"(pip install {err.name})"

@@ -239,16 +239,25 @@ def _api_code_running_checkpoint(tmp):
     load_checkpoint("evil.pth")
 
 
-def _api_missing_optional_package(tmp):
+def _without_lightgbm(model):
+    """Build a config for ``model`` as if lightgbm were not installed (as on a fresh install)."""
     saved = {
         k: sys.modules.pop(k) for k in list(sys.modules) if k.startswith(("lightgbm", "recbole.model.exlib"))
     }
     sys.modules["lightgbm"] = None  # as if not installed
     try:
-        Config("LightGBM", "tiny", config_dict={"data_path": TEST_DATA}, argv=[])
+        Config(model, "tiny", config_dict={"data_path": TEST_DATA}, argv=[])
     finally:
         del sys.modules["lightgbm"]
         sys.modules.update(saved)
+
+
+def _api_missing_optional_package(tmp):
+    _without_lightgbm("LightGBM")
+
+
+def _api_unknown_model_without_optional_package(tmp):
+    _without_lightgbm("BRP")  # a typo is a typo, not a missing lightgbm
 
 
 def _api_no_trainable_parameters(tmp):
@@ -277,6 +286,12 @@ API_CASES = [
         "not a recbole_meta checkpoint",
     ),
     ("api-missing-package", _api_missing_optional_package, ValueError, "needs the Python package 'lightgbm'"),
+    (
+        "api-unknown-model-without-optional-package",
+        _api_unknown_model_without_optional_package,
+        ValueError,
+        "unknown model 'BRP'; did you mean BPR?",
+    ),
     ("api-no-parameters", _api_no_trainable_parameters, ConfigError, "BPR has no trainable parameters"),
     (
         "api-nan-predictions",
