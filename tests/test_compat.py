@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -50,3 +52,17 @@ def test_recbole_trainer_amp_namespace_has_what_its_trainers_use():
     recbole_trainer.amp.GradScaler(enabled=False)
     with recbole_trainer.amp.autocast(enabled=False):
         pass
+
+
+def test_a_folder_created_by_another_process_between_check_and_create_is_not_an_error(tmp_path, monkeypatch):
+    # torchrun starts every rank at once; each creates log/<model> and checkpoint_dir. RecBole's ensure_dir checks
+    # os.path.exists, then calls os.makedirs: a folder another rank makes in between raised "File exists".
+    import recbole.trainer.trainer as recbole_trainer
+    import recbole.utils.logger as recbole_logger
+
+    folder = tmp_path / "log" / "BPR"
+    folder.mkdir(parents=True)
+    monkeypatch.setattr(os.path, "exists", lambda path: False)  # the check ran before the other rank's mkdir
+    recbole_logger.ensure_dir(str(folder))
+    recbole_trainer.ensure_dir(str(folder))
+    assert folder.is_dir()

@@ -13,7 +13,8 @@ datasets, loaders and trainers) and calls this package wherever it must reach fu
 * :mod:`.user_input` (applied with :mod:`.environment`): RecBole's ``Dataset._load_feat`` checks each atomic
   file first and reports repeated user/item ids (RecBole's own errors name neither file nor line, and it drops
   repeated ids silently); ``Trainer._check_nan`` names the step sizes to lower; log file names are unique per
-  run (RecBole's are per second).
+  run (RecBole's are per second); ``ensure_dir`` tolerates a folder another process (a torchrun rank) creates
+  between its check and its ``makedirs``.
 * :mod:`.evaluator`: plugin metrics are written into RecBole's four evaluator registries, which have no
   registration call (:func:`.evaluator.add_metric`); RecBole's ``Collector`` gathers a fixed set of
   resources, so a metric that needs another one (the tail metrics' tail hits) gets it through

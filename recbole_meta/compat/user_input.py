@@ -4,7 +4,8 @@ Applied on ``import recbole_meta`` (from :func:`recbole_meta.compat.environment.
 
 * ``Dataset._load_feat`` checks each atomic file before RecBole reads it and reports repeated user/item ids;
 * ``Trainer._check_nan`` names the step-size options to lower;
-* the log file's (and so the tensorboard folder's) time stamp is unique per run.
+* the log file's (and so the tensorboard folder's) time stamp is unique per run;
+* creating a folder that another process creates at the same moment is not an error.
 """
 
 import os
@@ -74,8 +75,29 @@ def _unique_log_names():
     recbole_logger.get_local_time = unique_local_time
 
 
+def _race_free_ensure_dir():
+    # RecBole's ``ensure_dir`` checks that a folder is missing, then creates it: processes started together
+    # (torchrun's ranks, both creating ``log/<model>`` and ``checkpoint_dir``) race between the two and the
+    # loser dies with "File exists". Every module that imported it gets one that tolerates an existing folder.
+    import importlib
+
+    def ensure_dir(dir_path):
+        os.makedirs(dir_path, exist_ok=True)
+
+    for name in (
+        "recbole.utils.utils",
+        "recbole.utils",
+        "recbole.utils.logger",
+        "recbole.data.utils",
+        "recbole.data.dataset.dataset",
+        "recbole.trainer.trainer",
+    ):
+        importlib.import_module(name).ensure_dir = ensure_dir
+
+
 def apply():
     """Apply every patch of this module (idempotent)."""
     _check_atomic_files_when_read()
     _explain_nan_loss()
     _unique_log_names()
+    _race_free_ensure_dir()
