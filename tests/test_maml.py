@@ -177,3 +177,67 @@ def test_bad_maml_settings_are_errors(melu64):
         MAML(model, "all", 0.01, -1)
     with pytest.raises(ValueError, match="local_lr must be > 0"):
         MAML(model, "all", 0.0, 2)
+
+
+# ------------------------------------------------------------------------------------------------ Meta-SGD
+@pytest.mark.parametrize("first_order", [False, True])
+def test_meta_sgd_rates_receive_gradients_and_equal_plain_maml_at_their_initial_value(melu64, first_order):
+    model, batch, _, _ = melu64
+    names = ["decision.*", "output.*"]
+    plain = MAML(model, names, 0.05, 3, first_order=first_order)
+    model.zero_grad()
+    plain_loss = plain.meta_loss(batch)
+    plain_loss.backward()
+    plain_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    learned = MAML(model, names, 0.05, 3, first_order=first_order, learn_local_lr=True)
+    rates = dict(model.local_lr_rates.named_parameters())
+    assert set(learned.rate_names) == set(plain.adapted_names)  # one rate tensor per adapted parameter
+    for name, rate_name in learned.rate_names.items():
+        assert rates[rate_name.split(".", 1)[1]].shape == model.get_parameter(name).shape
+    model.zero_grad()
+    loss = learned.meta_loss(batch)
+    loss.backward()
+    # rates fixed at local_lr: the same loss and the same meta-gradient as plain MAML
+    assert loss.item() == pytest.approx(plain_loss.item(), abs=1e-12)
+    for name, g in plain_grads.items():
+        torch.testing.assert_close(model.get_parameter(name).grad, g, atol=1e-10, rtol=1e-8, msg=name)
+    # ... and every rate tensor has a non-zero meta-gradient (the query loss depends on it)
+    for key, rate in rates.items():
+        assert rate.grad is not None and rate.grad.abs().sum() > 0, key
+
+
+def test_meta_sgd_rates_act_per_parameter(melu64):
+    """A zero rate freezes its parameter entries in the local update; the other entries still adapt."""
+    model, batch, _, _ = melu64
+    maml = MAML(model, ["decision.*", "output.*"], 0.05, 2, learn_local_lr=True)
+    rates = model.local_lr_rates
+    with torch.no_grad():
+        rates["output__weight"].zero_()
+        rates["decision__0__weight"][0].zero_()  # the first hidden unit's incoming weights only
+    adapted, shared = maml._split_params()
+    user, s_item, s_rating, s_mask = (t[0] for t in maml._tensors(batch)[:4])
+    after = maml.adapt(adapted, shared, user, s_item, s_rating, s_mask)
+    assert torch.equal(after["output.weight"], adapted["output.weight"])
+    assert torch.equal(after["decision.0.weight"][0], adapted["decision.0.weight"][0])
+    assert not torch.allclose(after["decision.0.weight"][1:], adapted["decision.0.weight"][1:])
+    assert not torch.allclose(after["output.bias"], adapted["output.bias"])
+
+
+def test_meta_sgd_rates_are_trained_checkpointed_and_never_adapted(tmp_path):
+    dataset, (train, valid, _), model, trainer = build(
+        "MeLU", "tiny", local_lr_learned=True, local_update_params="all", epochs=1, meta_batch_size=8
+    )
+    rate_names = [n for n, _ in model.named_parameters() if n.startswith("local_lr_rates.")]
+    assert rate_names and not any(n.startswith("local_lr_rates.") for n in trainer.maml.adapted_names)
+    optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert all(id(model.get_parameter(n)) in optimized for n in rate_names)
+    before = {n: model.get_parameter(n).detach().clone() for n in rate_names}
+    trainer.fit(train, valid, saved=False)
+    assert any(not torch.equal(before[n], model.get_parameter(n)) for n in rate_names)  # learned
+    # a model rebuilt from its config (no trainer, no rates yet) loads them from the state dict
+    fresh = build("MeLU", "tiny", local_lr_learned=True, local_update_params="all")[2]
+    del fresh.local_lr_rates
+    fresh.load_state_dict(model.state_dict())
+    for n in rate_names:
+        torch.testing.assert_close(fresh.get_parameter(n), model.get_parameter(n))

@@ -73,3 +73,47 @@ def test_oracle_predicts_the_true_means_and_the_taste_is_hidden_from_the_feature
     a, z = truth["user_feature_factor"], truth["user_taste"]
     np.testing.assert_allclose(a[group[0]], a[group[1]])
     assert not np.allclose(z[group[0]], z[group[1]])
+
+
+def test_posterior_ceiling_is_the_exact_bayesian_update_and_sits_between_bias_and_oracle(planted):
+    config = {**planted.config_dict(), "new_item_rule": None, "eval_states": ["user_cold"]}
+    config.update(
+        rating_range=None, min_user_inter=13, max_user_inter=100, query_size=10, normalize_all=False
+    )
+    config.pop("data_path")
+    dataset, (_, _, test), _, trainer = build(
+        "PlantedPosterior", planted.name, data_path=planted.data_path, **config
+    )
+    truth = dict(np.load(planted.truth_file))
+    split, tokens = dataset.cold_split, dataset.field2id_token
+    scores, _, index = trainer.predict_tasks(test["user_cold"])
+    sigma2 = float(truth["noise"]) ** 2
+    prior = np.diag([truth["user_bias_prior_std"] ** 2] + [truth["user_taste_prior_std"] ** 2] * 4)
+    known = truth["mu"] + truth["item_bias"] + truth["user_feature_factor"] @ truth["item_feature_factor"].T
+    design = np.hstack([np.ones((planted.n_items, 1)), truth["item_taste_loading"]])
+    predictive_var, squared_error = [], []
+    for t, task in enumerate(split.tasks["user_cold"]):
+        user = int(tokens["user_id"][task.user]) - 1
+        s_items = np.array([int(tokens["item_id"][i]) - 1 for i in split.items[task.support]])
+        q_items = np.array([int(tokens["item_id"][i]) - 1 for i in split.items[task.query]])
+        x, y = design[s_items], split.ratings[task.support] - known[user, s_items]
+        # precision form, independent of the model's whitened solve
+        cov = np.linalg.inv(x.T @ x / sigma2 + np.linalg.inv(prior))
+        w = cov @ x.T @ y / sigma2
+        expected = known[user, q_items] + design[q_items] @ w
+        np.testing.assert_allclose(scores[index == t].numpy(), expected, rtol=1e-4, atol=1e-4)
+        predictive_var += list(np.einsum("qd,de,qe->q", design[q_items], cov, design[q_items]))
+        squared_error += list((expected - true_means(truth, np.full(len(q_items), user), q_items)) ** 2)
+    # the error against the true mean is what the posterior covariance says it is (Monte Carlo over users)
+    assert np.mean(squared_error) == pytest.approx(np.mean(predictive_var), rel=0.25)
+    posterior_mae = trainer.evaluate(test, load_best_model=False)["user_cold"]["mae"]
+    oracle_mae = build("PlantedOracle", planted.name, data_path=planted.data_path, **config)[3].evaluate(
+        test, load_best_model=False
+    )["user_cold"]["mae"]
+    bias_mae = build("UserItemBias", planted.name, data_path=planted.data_path, **config)[3].evaluate(
+        test, load_best_model=False
+    )["user_cold"]["mae"]
+    assert oracle_mae < posterior_mae < bias_mae
+    # MAE of a Gaussian error: sqrt(2/pi) * sqrt(sigma^2 + predictive variance), averaged over the queries
+    theory = np.mean(np.sqrt(2 / math.pi) * np.sqrt(sigma2 + np.array(predictive_var)))
+    assert posterior_mae == pytest.approx(theory, rel=0.1)

@@ -21,7 +21,8 @@ on the rating (popularity only), so the observed ratings are an unbiased sample 
 
 The files are RecBole atomic files written by the helpers of :mod:`recbole_meta.benchmark.synthetic` (the same
 feature columns as its generator); the truth is saved next to them (``<name>.truth.npz``) and read by
-:class:`PlantedOracle`.
+:class:`PlantedOracle` (the noise floor); :class:`PlantedPosterior` is the attainable ceiling (the exact posterior
+mean of the user's own terms given the support).
 """
 
 import math
@@ -162,9 +163,11 @@ def generate_planted_ratings(
     interaction = np.einsum("nd,nd->n", a[users], c[items])
     taste = np.einsum("nd,nd->n", z[users], h[items])
     a = a * factor(interaction, interaction_std)
-    z = z * factor(taste, taste_std)
+    taste_scale = factor(taste, taste_std)
+    z = z * taste_scale
     item_bias = item_bias * factor(item_bias[items], item_bias_std)
-    user_bias = user_bias * factor(user_bias[users], user_bias_std)
+    user_bias_scale = factor(user_bias[users], user_bias_std)
+    user_bias = user_bias * user_bias_scale
     truth = {
         "mu": np.float64(mu),
         "item_bias": item_bias,
@@ -174,6 +177,9 @@ def generate_planted_ratings(
         "user_taste": z,
         "item_taste_loading": h,
         "noise": np.float64(noise),
+        # the priors the user terms were drawn from: b_u ~ N(0, s_b^2), z_u ~ N(0, s_z^2 I)
+        "user_bias_prior_std": np.float64(user_bias_scale),
+        "user_taste_prior_std": np.float64(taste_scale),
     }
     mean = true_means(truth, users, items)
     rating = np.round(mean + noise * rng.normal(size=len(users)), 4)
@@ -216,6 +222,22 @@ def generate_planted_ratings(
     )
 
 
+def _load_truth(model_name, config, dataset):
+    """The planted truth (``planted_truth``) and, per side, the 0-based generator index of each RecBole id."""
+    path = config["planted_truth"]
+    if not path or not os.path.exists(str(path)):
+        raise ValueError(
+            f"{model_name} needs planted_truth, the truth file of the planted data; got {path!r}"
+        )
+    with np.load(path) as data:
+        truth = {key: data[key] for key in data.files}
+    index = {}
+    for side, field in (("user", dataset.uid_field), ("item", dataset.iid_field)):
+        tokens = dataset.field2id_token[field]
+        index[side] = np.array([int(t) - 1 if i > 0 else 0 for i, t in enumerate(tokens)], dtype=np.int64)
+    return truth, index
+
+
 @register_model
 class PlantedOracle(MetaRecommender):
     """Predicts the planted true mean of each rating (the noise floor); reads ``planted_truth`` (a ``.npz``).
@@ -226,17 +248,7 @@ class PlantedOracle(MetaRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        path = config["planted_truth"]
-        if not path or not os.path.exists(str(path)):
-            raise ValueError(
-                f"PlantedOracle needs planted_truth, the truth file of the planted data; got {path!r}"
-            )
-        with np.load(path) as data:
-            truth = {key: data[key] for key in data.files}
-        index = {}
-        for side, field in (("user", dataset.uid_field), ("item", dataset.iid_field)):
-            tokens = dataset.field2id_token[field]
-            index[side] = np.array([int(t) - 1 if i > 0 else 0 for i, t in enumerate(tokens)], dtype=np.int64)
+        truth, index = _load_truth(type(self).__name__, config, dataset)
         dtype = torch.get_default_dtype()
         user_vector = np.hstack(
             [truth["user_feature_factor"], truth["user_taste"], truth["user_bias"][:, None]]
@@ -253,3 +265,63 @@ class PlantedOracle(MetaRecommender):
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
         return self.item_offset[target_item] + self.item_vector[target_item] @ self.user_vector[user]
+
+
+@register_model
+class PlantedPosterior(MetaRecommender):
+    r"""The attainable ceiling: the Bayes-optimal prediction given the generator and the task's support only.
+
+    Knows everything the generator fixed before drawing the user's own terms: mu, b_i, the feature interaction
+    a_u . c_i (a_u is a function of the user's features), the taste loadings h_i, the priors b_u ~ N(0, s_b^2),
+    z_u ~ N(0, s_z^2 I) and the noise sigma. It does not know b_u and z_u; it estimates them from the support by
+    their exact posterior mean (Bayesian linear regression, e.g. Bishop, *Pattern Recognition and Machine
+    Learning*, 2006, Eq. 3.53-3.54): with x_j = [1, h_j] and y_j = r_uj - mu - b_j - a_u . c_j over the support,
+
+        w_hat = (X^T X / sigma^2 + Lambda^-1)^-1 X^T y / sigma^2,   Lambda = diag(s_b^2, s_z^2, ..., s_z^2),
+
+    computed as ridge regression in the whitened coordinates v = Lambda^(-1/2) w (so a zero prior is exact):
+    v_hat = (G^T G + sigma^2 I)^-1 G^T y with G = X Lambda^(1/2). The predictive distribution of a query rating
+    is Gaussian with mean mu + b_i + a_u . c_i + x_i . w_hat, so this mean minimises both the expected squared
+    and the expected absolute error: no learner that sees only the support can do better in expectation; the
+    Oracle (which knows b_u and z_u) is the noise floor below it. Nothing to train.
+    """
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        truth, index = _load_truth(type(self).__name__, config, dataset)
+        missing = {"user_bias_prior_std", "user_taste_prior_std"} - set(truth)
+        if missing:
+            raise ValueError(
+                f"PlantedPosterior needs the priors in planted_truth (regenerate the data): missing {sorted(missing)}"
+            )
+        dtype = torch.get_default_dtype()
+        users, items = index["user"], index["item"]
+        rank = truth["user_taste"].shape[1]
+        prior_std = np.array(
+            [float(truth["user_bias_prior_std"])] + [float(truth["user_taste_prior_std"])] * rank
+        )
+        design = np.hstack([np.ones((len(truth["item_bias"]), 1)), truth["item_taste_loading"]])
+        self.register_buffer("user_known", torch.as_tensor(truth["user_feature_factor"][users], dtype=dtype))
+        self.register_buffer("item_known", torch.as_tensor(truth["item_feature_factor"][items], dtype=dtype))
+        self.register_buffer(
+            "item_offset", torch.as_tensor(float(truth["mu"]) + truth["item_bias"][items], dtype=dtype)
+        )
+        self.register_buffer("item_design", torch.as_tensor(design[items], dtype=dtype))
+        self.register_buffer("prior_std", torch.as_tensor(prior_std, dtype=dtype))
+        self.noise_var = float(truth["noise"]) ** 2
+
+    def known_mean(self, user, item):
+        """mu + b_i + a_u . c_i: the part of the mean that does not depend on the user's unseen terms."""
+        return self.item_offset[item] + self.item_known[item] @ self.user_known[user]
+
+    def posterior_mean(self, user, support_item, support_rating, support_mask):
+        """E[(b_u, z_u) | support] ``[1 + rank]``: the posterior mean of the user's own terms."""
+        g = self.item_design[support_item] * self.prior_std * support_mask.unsqueeze(-1)
+        y = (support_rating - self.known_mean(user, support_item)) * support_mask
+        eye = torch.eye(g.shape[1], dtype=g.dtype, device=g.device)
+        v = torch.linalg.solve(g.transpose(0, 1) @ g + self.noise_var * eye, g.transpose(0, 1) @ y)
+        return self.prior_std * v
+
+    def forward(self, user, support_item, support_rating, support_mask, target_item):
+        w = self.posterior_mean(user, support_item, support_rating, support_mask)
+        return self.known_mean(user, target_item) + self.item_design[target_item] @ w

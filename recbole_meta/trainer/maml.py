@@ -16,15 +16,44 @@ over the meta-batch with ``torch.func.vmap`` (padded supports and queries, masks
 meta-gradient (``tests/test_maml.py`` checks it to 1e-5 in float64, first and second order).
 ``local_update_steps: 0`` is a first-class setting: no local update, the loss of the model's prediction given
 the support (metric-based learners use it).
+
+``local_lr_learned: True`` is Meta-SGD (Li, Zhou, Chen and Li, "Meta-SGD: Learning to Learn Quickly for Few-Shot
+Learning", arXiv:1707.09835, 2017, Eq. 1-3): the scalar alpha becomes a tensor of the shape of each adapted
+parameter, theta_u <- theta_u - alpha o grad L_u^support(theta_u) (elementwise), initialised at ``local_lr`` and
+learned with the initial values by the global update (the query loss is differentiated with respect to alpha too).
+The rates live on the model (module :data:`LOCAL_RATES`), so the optimizer, the checkpoints and serving carry them.
 """
 
 import fnmatch
 
 import torch
+from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from recbole_meta.data.episodes import task_tensors
 from recbole_meta.model.losses import masked_mse
+
+LOCAL_RATES = "local_lr_rates"  # the model's submodule holding Meta-SGD's per-parameter local rates
+
+
+def rate_key(name):
+    """The key of parameter ``name``'s Meta-SGD rate in the model's :data:`LOCAL_RATES` (no dots allowed there)."""
+    return name.replace(".", "__")
+
+
+def local_rates(model, names, init):
+    """The model's Meta-SGD rates for the parameters ``names`` (``{name: Parameter}``), created at ``init``.
+
+    Rates that exist already (a trained or loaded model) are kept: a second MAML on the same model shares them.
+    """
+    if not hasattr(model, LOCAL_RATES):
+        model.add_module(LOCAL_RATES, nn.ParameterDict())
+    rates = getattr(model, LOCAL_RATES)
+    params = dict(model.named_parameters())
+    for name in names:
+        if rate_key(name) not in rates:
+            rates[rate_key(name)] = nn.Parameter(torch.full_like(params[name].detach(), float(init)))
+    return {name: f"{LOCAL_RATES}.{rate_key(name)}" for name in names}
 
 
 def select_parameters(model, patterns):
@@ -32,7 +61,11 @@ def select_parameters(model, patterns):
 
     Raises ``ValueError`` for a pattern that matches nothing, naming the model's parameters.
     """
-    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    names = [
+        name
+        for name, p in model.named_parameters()
+        if p.requires_grad and not name.startswith(LOCAL_RATES + ".")  # Meta-SGD's rates are never adapted
+    ]
     if patterns is None:
         return []
     if isinstance(patterns, str):
@@ -64,10 +97,19 @@ class MAML:
         local_update_steps (int): number of local steps (0: no adaptation).
         first_order (bool): drop the second-order terms of the meta-gradient.
         vectorize (bool): vmap over the meta-batch (True) or loop over tasks (False).
+        learn_local_lr (bool): Meta-SGD: per-parameter local rates (initialised at ``local_lr``) on the model,
+            used by the local update and trained by the global update. Build the MAML before the optimizer.
     """
 
     def __init__(
-        self, model, local_update_params, local_lr, local_update_steps, first_order=False, vectorize=True
+        self,
+        model,
+        local_update_params,
+        local_lr,
+        local_update_steps,
+        first_order=False,
+        vectorize=True,
+        learn_local_lr=False,
     ):
         if (
             not isinstance(local_update_steps, int)
@@ -85,6 +127,10 @@ class MAML:
         self.steps = local_update_steps
         self.first_order = bool(first_order)
         self.vectorize = bool(vectorize)
+        if not isinstance(learn_local_lr, bool):
+            raise ValueError(f"local_lr_learned must be True or False, got {learn_local_lr!r}")
+        # parameter name -> name of its learned rate among the model's parameters (empty: the scalar local_lr)
+        self.rate_names = local_rates(model, self.adapted_names, self.local_lr) if learn_local_lr else {}
 
     @classmethod
     def from_config(cls, config, model):
@@ -100,6 +146,7 @@ class MAML:
             config["local_update_steps"] if trainable else 0,
             first_order=config["first_order"],
             vectorize=config["meta_vectorize"],
+            learn_local_lr=False if config["local_lr_learned"] is None else config["local_lr_learned"],
         )
 
     # ------------------------------------------------------------------------------------ one task
@@ -115,7 +162,8 @@ class MAML:
         return masked_mse(prediction, t_rating, t_mask)
 
     def adapt(self, adapted, shared, user, s_item, s_rating, s_mask, steps=None, first_order=None):
-        """The local update (MeLU Eq. 4) on one task's support: the adapted parameters after the steps."""
+        """The local update (MeLU Eq. 4; Meta-SGD Eq. 1 with learned rates) on one task's support: the adapted
+        parameters after the steps."""
         steps = self.steps if steps is None else steps
         first_order = self.first_order if first_order is None else first_order
         for _ in range(steps):
@@ -124,8 +172,14 @@ class MAML:
             )
             if first_order:
                 grads = {name: g.detach() for name, g in grads.items()}
-            adapted = {name: value - self.local_lr * grads[name] for name, value in adapted.items()}
+            adapted = {
+                name: value - self._rate(shared, name) * grads[name] for name, value in adapted.items()
+            }
         return adapted
+
+    def _rate(self, shared, name):
+        """Parameter ``name``'s local rate: its learned Meta-SGD tensor (a shared parameter) or ``local_lr``."""
+        return shared[self.rate_names[name]] if self.rate_names else self.local_lr
 
     def _task_query_loss(self, adapted, shared, user, s_item, s_rating, s_mask, q_item, q_rating, q_mask):
         adapted = self.adapt(adapted, shared, user, s_item, s_rating, s_mask)

@@ -72,8 +72,9 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
 
     def __init__(self, config, model):
         self._trainable = any(p.requires_grad for p in model.parameters())
-        super().__init__(config, model)
+        # before RecBole builds the optimizer: Meta-SGD's learned local rates are model parameters it must train
         self.maml = MAML.from_config(config, model)
+        super().__init__(config, model)
         self.meta_train = bool(config["meta_train"])
         self.clip_predictions = bool(config["clip_predictions"])
         split = model.split

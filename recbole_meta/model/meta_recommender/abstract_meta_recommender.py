@@ -70,6 +70,25 @@ class MetaRecommender(AbstractRecommender):
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------- RecBole's API
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """``nn.Module.load_state_dict``; a checkpoint with Meta-SGD's learned local rates brings them along.
+
+        The rates are created by the MAML of the trainer that trained them; a model rebuilt from its config for
+        serving has none yet, so they are made here (any values: the checkpoint's overwrite them).
+        """
+        from recbole_meta.trainer.maml import LOCAL_RATES
+
+        prefix = LOCAL_RATES + "."
+        rates = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
+        if rates and not hasattr(self, LOCAL_RATES):
+            self.add_module(
+                LOCAL_RATES,
+                torch.nn.ParameterDict(
+                    {key: torch.nn.Parameter(torch.zeros_like(v)) for key, v in rates.items()}
+                ),
+            )
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def _batched_forward(self, interaction):
         user, support_item, support_rating, support_mask, query_item, _, _ = task_tensors(
             interaction, self.USER_ID
