@@ -40,6 +40,19 @@ def properties_dir():
     )
 
 
+def plugin_default_files(model_class, dataset):
+    """The plugin's yaml files a model on a dataset reads, paths relative to :func:`properties_dir`, in
+    precedence order (later ones override earlier ones; a file that does not exist is skipped)."""
+    model_type = getattr(model_class.type, "value", model_class.type)
+    return [
+        "overall.yaml",
+        os.path.join("quick_start_config", f"{model_type}.yaml"),
+        os.path.join("model", f"{model_class.__name__}.yaml"),
+        os.path.join("dataset", f"{dataset}.yaml"),
+        os.path.join("quick_start_config", f"{model_type}_{dataset}.yaml"),
+    ]
+
+
 class Config(RecBoleConfig):
     """RecBole's configurator with the plugin's models and ``properties/``.
 
@@ -94,14 +107,8 @@ class Config(RecBoleConfig):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         plugin = properties_dir()
-        model_type = getattr(model_class.type, "value", model_class.type)
-        for file in (
-            os.path.join(plugin, "overall.yaml"),
-            os.path.join(plugin, "quick_start_config", f"{model_type}.yaml"),
-            os.path.join(plugin, "model", f"{model}.yaml"),
-            os.path.join(plugin, "dataset", f"{dataset}.yaml"),
-            os.path.join(plugin, "quick_start_config", f"{model_type}_{dataset}.yaml"),
-        ):
+        for relative in plugin_default_files(model_class, dataset):
+            file = os.path.join(plugin, relative)
             if os.path.isfile(file):
                 config_dict = self._update_internal_config_dict(file)
                 if file.endswith(os.path.join("dataset", f"{dataset}.yaml")) and config_dict:

@@ -57,7 +57,9 @@ Contract of a run callable ``fn(ctx) -> dict | RunResult``:
 * ``ctx.seed`` is set (RecBole's ``init_seed`` was called); the callable must use it for every random choice.
 * the working directory is ``ctx.run_dir``; stdout/stderr go to ``ctx.run_dir/console.log``.
 * raise on failure: the runner records the traceback (status ``failed``) and goes on; failed runs are
-  retried on the next invocation, finished ones are skipped (same suite, run, seed and config hash).
+  retried on the next invocation, finished ones are skipped (same suite, run, seed, config hash and hash of
+  the yaml defaults the run read: ``Run.defaults``, set by ``recbole_run``; ``--stamp-defaults`` fills it in
+  for records written before it existed, from the yaml of the commit each names).
 
 Other ``Suite`` fields: ``baselines`` (runs eligible as best baseline), ``smaller_is_better``, ``info_columns``
 (``RunResult.info`` keys shown as table columns), ``mark_best`` (False where rows are not competitors),

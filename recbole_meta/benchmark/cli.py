@@ -42,6 +42,12 @@ def build_parser():
         "between its <!-- benchmark:<suite> --> markers and regenerate the models table there; without a "
         "suite: every suite's headline from the results files (runs nothing)",
     )
+    parser.add_argument(
+        "--stamp-defaults",
+        action="store_true",
+        help="records written before records carried the yaml-defaults hash: compute it from the yaml files "
+        "of the commit each record names and write it in (then a changed default makes them stale)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--threads",
@@ -126,6 +132,14 @@ def main(argv=None):
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.stamp_defaults:
+        from recbole_meta.benchmark.runner import results_path
+        from recbole_meta.benchmark.stamp import stamp_defaults
+
+        stamped, left = stamp_defaults(suite, results_path(out_dir, suite.name))
+        print(f"{suite.name}: yaml-defaults hash stamped into {stamped} record(s)")
+        for run, seed, commit in left:
+            print(f"not stamped: {run} seed {seed} (commit {commit} is not in this repository)")
     if not args.report_only:
         from recbole_meta.benchmark.runner import run_suite
 

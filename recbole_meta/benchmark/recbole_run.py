@@ -25,7 +25,60 @@ def recbole_run(name, model, config=None, config_files=None, keep_checkpoint=Fal
     run_config.update(config or {})
     if config_files:
         run_config["config_files"] = [os.path.abspath(f) for f in config_files]
-    return Run(name=name, fn=partial(_train_and_test, keep_checkpoint=keep_checkpoint), config=run_config)
+    return Run(
+        name=name,
+        fn=partial(_train_and_test, keep_checkpoint=keep_checkpoint),
+        config=run_config,
+        defaults=yaml_defaults,
+    )
+
+
+# Keys that choose how and where a run executes, not what it computes: the multi-process keys (several
+# processes give one process's numbers, see docs/multi_process.md) and the results folder. They are left out
+# of the defaults a record is keyed by, so that adding such an option does not make every result stale.
+EXECUTION_KEYS = frozenset(
+    {"benchmark_dir", "nproc", "world_size", "offset", "ip", "port", "backend", "ddp_timeout"}
+)
+
+
+def yaml_defaults(config, read=None, model=None):
+    """The plugin yaml defaults a run of ``config`` reads and does not override: what the config alone hides.
+
+    The files are those :class:`recbole_meta.config.Config` reads for the model and dataset
+    (:func:`recbole_meta.config.plugin_default_files`), merged in precedence order, then the run's own
+    ``config_files``; keys that ``config`` sets are dropped (a default the run overrides cannot change it),
+    and so are :data:`EXECUTION_KEYS`.
+    RecBole's own defaults come with its version, which each record names.
+
+    Args:
+        config (dict): the run's config (``model`` and ``dataset`` keys, unless ``model`` is given).
+        read (callable): ``read(path relative to properties/) -> text or None``; by default the installed
+            files (another reader gives the files of an older commit, see ``records.stamp_defaults``).
+        model (str): the model, for runs whose config does not name it.
+    """
+    import yaml
+
+    from recbole_meta.config import plugin_default_files, properties_dir
+    from recbole_meta.registry import get_model
+
+    def read_installed(relative):
+        path = os.path.join(properties_dir(), relative)
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+
+    read = read or read_installed
+    model_class = get_model(model or config["model"])
+    resolved = {}
+    for relative in plugin_default_files(model_class, config["dataset"]):
+        text = read(relative)
+        if text is not None:
+            resolved.update(yaml.safe_load(text) or {})
+    for path in config.get("config_files") or ():
+        with open(path, encoding="utf-8") as file:
+            resolved.update(yaml.safe_load(file) or {})
+    return {key: value for key, value in resolved.items() if key not in config and key not in EXECUTION_KEYS}
 
 
 def _train_and_test(ctx, keep_checkpoint=False):

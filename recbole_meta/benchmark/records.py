@@ -3,8 +3,9 @@
 A record holds ``suite``, ``run``, ``seed``, ``config_hash``, ``config``, ``quick``, ``status`` (``ok`` or
 ``failed``), ``metrics`` (always nested per evaluation state; a flat dict is stored under the state
 :data:`FLAT_STATE`), ``wall_seconds``, ``peak_rss_mb``, ``trainable_parameters``, ``info``, ``error``,
-``finished_at`` and ``environment``. A run is done when an ``ok`` record with the same
-(suite, run, seed, config_hash) exists; failed runs are tried again on the next invocation.
+``finished_at``, ``environment`` and ``defaults_hash`` (the hash of the yaml defaults the run read and did
+not override; see ``Run.defaults``). A run is done when an ``ok`` record with the same (suite, run, seed,
+config_hash, defaults_hash) exists; failed runs are tried again on the next invocation.
 """
 
 import json
@@ -118,20 +119,48 @@ def read_records(path):
     return records
 
 
+# The defaults hash of a record written before records carried one: its yaml defaults are unknown. Such a
+# record still counts as done (and is shown; the report says how many) until ``stamp_defaults`` fills it in.
+UNRECORDED = "unrecorded"
+
+
 def record_key(record):
-    return record["suite"], record["run"], int(record["seed"]), record["config_hash"]
+    """(suite, run, seed, config_hash, defaults_hash) of a record (:data:`UNRECORDED` if it has none)."""
+    return (
+        record["suite"],
+        record["run"],
+        int(record["seed"]),
+        record["config_hash"],
+        record.get("defaults_hash", UNRECORDED),
+    )
 
 
 def done_keys(records):
-    """Keys (suite, run, seed, config_hash) of the successful records."""
+    """Keys (suite, run, seed, config_hash, defaults_hash) of the successful records."""
     return {record_key(r) for r in records if r.get("status") == "ok"}
 
 
-def latest_ok(records, suite, wanted):
-    """The latest successful record for each key in ``wanted`` ({(run, seed): config_hash}).
+def is_done(done, suite, run, seed, hashes):
+    """Whether ``done`` (from :func:`done_keys`) holds (suite, run, seed) with ``hashes`` =
+    (config_hash, defaults_hash), or the same config hash with unrecorded defaults."""
+    config_key, defaults_key = hashes
+    base = (suite, run, int(seed), config_key)
+    return base + (defaults_key,) in done or base + (UNRECORDED,) in done
 
-    Records of other seeds are ignored, and so are records of another config (an older definition of a run);
-    the number of the latter is returned too, so that a report can say that stale results exist.
+
+def matches(record, hashes):
+    """Whether a record is of the experiment ``hashes`` = (config_hash, defaults_hash) (see :func:`is_done`)."""
+    config_key, defaults_key = hashes
+    recorded = record.get("defaults_hash", UNRECORDED)
+    return record["config_hash"] == config_key and recorded in (defaults_key, UNRECORDED)
+
+
+def latest_ok(records, suite, wanted):
+    """The latest successful record for each key in ``wanted`` ({(run, seed): (config_hash, defaults_hash)}).
+
+    Records of other seeds are ignored, and so are records of another config or other yaml defaults (an
+    older definition of a run); the number of the latter is returned too, so that a report can say that
+    stale results exist.
     """
     chosen, stale = {}, 0
     for record in records:
@@ -140,7 +169,7 @@ def latest_ok(records, suite, wanted):
         key = (record["run"], int(record["seed"]))
         if key not in wanted:
             continue
-        if wanted[key] == record["config_hash"]:
+        if matches(record, wanted[key]):
             chosen[key] = record
         else:
             stale += 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from recbole_meta.benchmark.records import FLAT_STATE, latest_ok
 from recbole_meta.benchmark.stats import mean_std, paired_comparison
-from recbole_meta.benchmark.suite import config_hash
+from recbole_meta.benchmark.suite import run_key
 
 COST_UNITS = {
     "seconds",
@@ -85,11 +85,8 @@ class SuiteSummary:
 def summarize(suite, records, seeds=None, quick=False):
     """Gather the records of ``suite`` (the current definition, mode and seeds) into a :class:`SuiteSummary`."""
     seeds = list(seeds) if seeds is not None else suite.default_seeds(quick)
-    wanted = {
-        (run.name, int(seed)): config_hash(suite.run_config(run, quick), quick)
-        for run in suite.runs
-        for seed in seeds
-    }
+    keys = {run.name: run_key(run, suite.run_config(run, quick), quick) for run in suite.runs}
+    wanted = {(run.name, int(seed)): keys[run.name] for run in suite.runs for seed in seeds}
     chosen, stale = latest_ok(records, suite.name, wanted)
     summary = SuiteSummary(suite=suite, seeds=seeds, quick=quick, records=chosen, stale=stale)
     summary.missing = [key for key in wanted if key not in chosen]
@@ -292,6 +289,10 @@ def _compact(config):
     return json.dumps(_jsonable(config), sort_keys=False, separators=(", ", ": "))
 
 
+def _declares_defaults(suite, run_name):
+    return any(run.name == run_name and run.defaults is not None for run in suite.runs)
+
+
 def render_report(summary, command, image=None, compare=None, heading="##"):
     """The whole markdown report of a suite.
 
@@ -326,6 +327,17 @@ def render_report(summary, command, image=None, compare=None, heading="##"):
     if summary.stale:
         lines += [
             f"({summary.stale} older result(s) of a different config are in the results file and not shown.)",
+            "",
+        ]
+    unchecked = sum(
+        1
+        for (run, _), record in summary.records.items()
+        if "defaults_hash" not in record and _declares_defaults(suite, run)
+    )
+    if unchecked:
+        lines += [
+            f"({unchecked} result(s) shown predate the recorded yaml defaults and are not checked against "
+            "today's; `--stamp-defaults` checks them against the yaml of the commit that measured them.)",
             "",
         ]
     if not summary.states:

@@ -21,10 +21,11 @@ from recbole_meta.benchmark.memory import PeakMemory
 from recbole_meta.benchmark.records import (
     append_record,
     done_keys,
+    is_done,
     normalize_metrics,
     read_records,
 )
-from recbole_meta.benchmark.suite import RunContext, RunResult, _jsonable, config_hash
+from recbole_meta.benchmark.suite import RunContext, RunResult, _jsonable, run_key
 
 
 def results_path(out_dir, suite_name):
@@ -151,15 +152,15 @@ def run_suite(suite, out_dir, seeds=None, quick=False, progress=True, runs=None)
     path = results_path(out_dir, suite.name)
     done = done_keys(read_records(path))
     summary = SuiteRunSummary(suite=suite.name, results_file=path)
-    plan = []
+    plan, keys = [], {}
     for seed in seeds:
         for run in selected:
             config = suite.run_config(run, quick)
-            key = (suite.name, run.name, int(seed), config_hash(config, quick))
-            if key in done:
+            hashes = keys.setdefault(run.name, run_key(run, config, quick))
+            if is_done(done, suite.name, run.name, seed, hashes):
                 summary.skipped.append((run.name, seed))
             else:
-                plan.append((seed, run, config, key[3]))
+                plan.append((seed, run, config, hashes))
     env = environment() if plan else None
     started = time.perf_counter()
     bar = _progress(len(plan) + len(summary.skipped), len(summary.skipped), suite.name, progress)
@@ -218,7 +219,8 @@ def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
         "suite": suite.name,
         "run": run.name,
         "seed": int(seed),
-        "config_hash": hashed,
+        "config_hash": hashed[0],
+        "defaults_hash": hashed[1],
         "config": _jsonable(config),
         "quick": bool(quick),
         "status": "failed",

@@ -75,11 +75,15 @@ class Run:
 
     ``config`` is recorded with every result and hashed: changing it makes the runner run again instead of
     resuming. Put every setting that changes the result in it (the model name, overrides), nothing volatile.
+    ``defaults`` (optional): ``defaults(config) -> dict`` of the settings the run reads from files the config
+    does not show (yaml defaults; :func:`recbole_meta.benchmark.recbole_run.yaml_defaults` for RecBole runs);
+    their hash is recorded too, so that a changed default also makes the run run again.
     """
 
     name: str
     fn: Callable
     config: Mapping = field(default_factory=dict)
+    defaults: Callable | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
@@ -180,6 +184,21 @@ class Suite:
         return list(self.seeds)
 
 
+def timing_suite(name, description, run, config, quick_config, repeats=5, **options):
+    """A suite of one timing run on seed 0 (its metrics are ratios and rates, not competitors: nothing is
+    marked best): ``repeats`` interleaved repetitions go into the config (1 in quick mode)."""
+    return Suite(
+        name=name,
+        description=description,
+        config={**config, "repeats": repeats},
+        quick_config={**quick_config, "repeats": 1},
+        seeds=(0,),
+        runs=[run],
+        mark_best=False,
+        **options,
+    )
+
+
 def _jsonable(value):
     """A JSON-compatible copy of a config value (tuples as lists, unknown objects as their repr)."""
     if isinstance(value, Mapping):
@@ -199,6 +218,22 @@ def config_hash(config, quick):
     """A short stable hash of a run's config and mode: a record with the same hash is the same experiment."""
     payload = json.dumps({"config": _jsonable(config), "quick": bool(quick)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def defaults_hash(run, config, read=None):
+    """A short hash of what ``run.defaults`` resolves for ``config`` (``None`` for a run without ``defaults``).
+
+    ``read`` is passed on to the defaults function when given (the files of another commit)."""
+    if run.defaults is None:
+        return None
+    resolved = run.defaults(config) if read is None else run.defaults(config, read=read)
+    payload = json.dumps(_jsonable(resolved), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def run_key(run, config, quick):
+    """``(config_hash, defaults_hash)``: what makes a stored record the same experiment as ``run`` now."""
+    return config_hash(config, quick), defaults_hash(run, config)
 
 
 # ---------------------------------------------------------------------------------------------- registry

@@ -28,7 +28,8 @@ Run each seed separately on a busy 2-core machine (each invocation stays under a
 import time
 
 from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, recbole_run, register_suite
-from recbole_meta.benchmark.suite import QUICK_DATA_PATH
+from recbole_meta.benchmark.effects import effects_table, gap_share_table
+from recbole_meta.benchmark.suite import QUICK_DATA_PATH, timing_suite
 
 _TINY = QUICK_DATA_PATH
 
@@ -99,6 +100,46 @@ STATE_RUNS = [
 ]
 
 
+# What each protocol change and lever does, paired by seed: (change, row with it, reference row). The old
+# default episode protocol is the query-first row (the leave-one-out bias only matters to the residual model).
+EFFECTS = [
+    ("support-first training episodes (the default) instead of query-first", "MeLU-5", "MeLU-5-query-first"),
+    ("leave-one-out item bias in training (residual model)", "MeLU-5-residual", "MeLU-5-residual-no-loo"),
+    ("warm queries held out from half of the existing users only", "MeLU-5-warm-holdout-0.5", "MeLU-5"),
+    ("episodes drawn once instead of every epoch", "MeLU-5-fixed-episodes", "MeLU-5"),
+    ("heavy users as meta-training users", "MeLU-5-heavy-users", "MeLU-5"),
+    ("heavy users as training users (bias model)", "UserItemBias-heavy-users", "UserItemBias"),
+    ("residual over the bias model", "MeLU-5-residual", "MeLU-5"),
+    ("item id as a feature", "MeLU-5-item-id", "MeLU-5"),
+    ("one local step", "MeLU-1", "MeLU-5"),
+    ("every parameter adapted (plain MAML)", "MAML-all", "MeLU-5"),
+    ("no meta-training (fine-tuned at test time)", "NoMeta-finetune", "MeLU-5"),
+    ("meta-batches bucketed by support length", "MeLU-5-bucketed", "MeLU-5"),
+]
+STATE_EFFECTS = [
+    ("item-state supports from the state's own items (MeLU's code)", "MeLU-5-state-protocol", "MeLU-5"),
+    ("the same for the bias model", "UserItemBias-state-protocol", "UserItemBias"),
+]
+
+
+def _report(summary):
+    """The heavy-user pool against the bias model and MF fold-in, and each protocol change's paired effect."""
+    pool = [name for name, _, _ in POOL_RUNS]
+    return "\n".join(
+        [
+            "### Heavy-user training pool: user_cold MAE against the bias model and MF fold-in",
+            "",
+            gap_share_table(summary, pool, "UserItemBias-heavy-users", "MFFoldIn-heavy-users", "user_cold"),
+            "### What each protocol change and lever does (user_cold MAE, paired by seed)",
+            "",
+            effects_table(summary, EFFECTS, "user_cold"),
+            "### MeLU's item-state protocol (item_cold MAE, paired by seed)",
+            "",
+            effects_table(summary, STATE_EFFECTS, "item_cold"),
+        ]
+    )
+
+
 @register_suite("cold_start")
 def cold_start(options):
     return Suite(
@@ -134,6 +175,7 @@ def cold_start(options):
         baselines=BASELINES,
         primary_metric="mae",
         info_columns=("epochs_run", "best_epoch"),
+        report_hook=_report,
         regenerate_command=(
             "for s in 0 1 2 3 4; do nice -n 10 python -m recbole_meta.benchmark cold_start --seeds $s; done; "
             "python -m recbole_meta.benchmark cold_start --report-only"
@@ -230,7 +272,7 @@ def _meta_training_speed(ctx):
 
 @register_suite("cold_start_speed")
 def cold_start_speed(options):
-    return Suite(
+    return timing_suite(
         name="cold_start_speed",
         description=(
             "MAML meta-training throughput on ml-100k's cold-start training episodes (one epoch: every "
@@ -242,10 +284,8 @@ def cold_start_speed(options):
             "the same network's loss on the same ratings without the inner loop. A and B interleaved in one "
             "process, median over repetitions; one torch thread."
         ),
-        config={**SPEED_SHARED, "repeats": 5},
-        quick_config={**QUICK, "repeats": 1},
-        seeds=(0,),
-        runs=[Run("MeLU-5", _meta_training_speed, config={})],
-        mark_best=False,
+        run=Run("MeLU-5", _meta_training_speed, config={}),
+        config=SPEED_SHARED,
+        quick_config=QUICK,
         info_columns=("tasks", "support_padding_waste", "support_padding_waste_bucketed"),
     )

@@ -18,6 +18,7 @@ Regenerate::
 import time
 
 from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, recbole_run, register_suite
+from recbole_meta.benchmark.suite import timing_suite
 from recbole_meta.benchmark.suites.cold_start import QUICK
 
 # The protocol these results were measured with (before support-first training episodes and the leave-one-out
@@ -135,7 +136,7 @@ def _cost_per_task(ctx):
 
 @register_suite("cold_start_metric_speed")
 def cold_start_metric_speed(options):
-    return Suite(
+    return timing_suite(
         name="cold_start_metric_speed",
         description=(
             "Cost per task on ml-100k's cold-start episodes (seed 0 split), each model with its yaml "
@@ -145,9 +146,7 @@ def cold_start_metric_speed(options):
             "forward). Model and MeLU-5 interleaved in one process, median over repetitions, one torch "
             "thread. A ratio below 1 means cheaper than MeLU-5."
         ),
-        config={**SHARED, "repeats": 5},
-        quick_config={**QUICK_METRIC, "repeats": 1},
-        seeds=(0,),
-        runs=[Run("cost", _cost_per_task, config={})],
-        mark_best=False,
+        run=Run("cost", _cost_per_task, config={}),
+        config=SHARED,
+        quick_config=QUICK_METRIC,
     )
