@@ -42,15 +42,18 @@ def properties_dir():
 
 def plugin_default_files(model_class, dataset):
     """The plugin's yaml files a model on a dataset reads, paths relative to :func:`properties_dir`, in
-    precedence order (later ones override earlier ones; a file that does not exist is skipped)."""
+    precedence order (later ones override earlier ones; a file that does not exist is skipped). A dataset of
+    ``None`` (named only at run time) leaves out the dataset's own files."""
     model_type = getattr(model_class.type, "value", model_class.type)
-    return [
+    files = [
         "overall.yaml",
         os.path.join("quick_start_config", f"{model_type}.yaml"),
         os.path.join("model", f"{model_class.__name__}.yaml"),
-        os.path.join("dataset", f"{dataset}.yaml"),
-        os.path.join("quick_start_config", f"{model_type}_{dataset}.yaml"),
     ]
+    if dataset is not None:
+        files.insert(3, os.path.join("dataset", f"{dataset}.yaml"))
+        files.append(os.path.join("quick_start_config", f"{model_type}_{dataset}.yaml"))
+    return files
 
 
 class Config(RecBoleConfig):

@@ -51,7 +51,7 @@ def yaml_defaults(config, read=None, model=None):
     RecBole's own defaults come with its version, which each record names.
 
     Args:
-        config (dict): the run's config (``model`` and ``dataset`` keys, unless ``model`` is given).
+        config (dict): the run's config (a ``model`` key unless ``model`` is given; ``dataset`` if known).
         read (callable): ``read(path relative to properties/) -> text or None``; by default the installed
             files (another reader gives the files of an older commit, see ``records.stamp_defaults``).
         model (str): the model, for runs whose config does not name it.
@@ -71,7 +71,8 @@ def yaml_defaults(config, read=None, model=None):
     read = read or read_installed
     model_class = get_model(model or config["model"])
     resolved = {}
-    for relative in plugin_default_files(model_class, config["dataset"]):
+    # a dataset generated at run time (the planted suites) has no yaml of its own: the model's files only
+    for relative in plugin_default_files(model_class, config.get("dataset")):
         text = read(relative)
         if text is not None:
             resolved.update(yaml.safe_load(text) or {})
