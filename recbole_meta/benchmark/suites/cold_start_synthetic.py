@@ -24,8 +24,10 @@ import re
 import numpy as np
 
 from recbole_meta.benchmark import Suite, recbole_run, register_suite
-from recbole_meta.benchmark.suite import config_hash
+from recbole_meta.benchmark.melu_curve import curve_run
+from recbole_meta.benchmark.suite import Run, config_hash
 from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings  # also registers PlantedOracle
+from recbole_meta.benchmark.truth_init_check import adaptation_check
 
 SIZE = {"n_users": 2000, "n_items": 500, "ratings_per_user": 40}
 QUICK_SIZE = {"n_users": 150, "n_items": 60, "ratings_per_user": 20, "max_user_ratings": 40}
@@ -61,8 +63,16 @@ MODELS = [
     ("MAML-all", "MeLU", {"local_update_params": "all"}),
     ("NoMeta-finetune", "MeLU", {"meta_train": False}),
     ("MeLU-5-no-item-id", "MeLU", {"item_features": ["category", "tags"]}),
+    # Meta-SGD (Li et al. 2017): a learned local rate per adapted parameter entry, initialised at local_lr
+    ("MeLU-5-MetaSGD", "MeLU", {"local_lr_learned": True}),
     ("MatchingNet", "MatchingNet", {}),
     ("ProtoRec", "ProtoRec", {}),
+]
+# Longer training with the learning curve recorded and the local update re-chosen on the validation users
+# (recbole_meta/benchmark/melu_curve.py); early stopping on validation MAE as everywhere.
+CURVE_RUNS = [
+    ("MeLU-5-40ep", "MeLU", {"epochs": 40, "stopping_step": 5}),
+    ("MeLU-5-MetaSGD-40ep", "MeLU", {"epochs": 40, "stopping_step": 5, "local_lr_learned": True}),
 ]
 ORACLE, GAP_BASE, CEILING = "Oracle", "UserItemBias", "Posterior"
 # Per-component diagnosis: the same generator with one personal term switched off (its variance moved to
@@ -178,6 +188,15 @@ def cold_start_synthetic(options):
         [recbole_run(ORACLE, "PlantedOracle"), recbole_run(CEILING, "PlantedPosterior")]
         + [recbole_run(name, name) for name in BASELINES]
         + [recbole_run(name, model, config=overrides) for name, model, overrides in MODELS]
+        + [curve_run(name, model, config=overrides) for name, model, overrides in CURVE_RUNS]
+        # gradient check: MeLU's layers set to the planted truth, only the local update left to do
+        + [
+            Run(
+                "MeLU-truth-init-taste-only",
+                adaptation_check,
+                config={"model": "MeLU", "planted_change": COMPONENTS["-taste-only"]},
+            )
+        ]
         + [
             recbole_run(name + suffix, model, config={**overrides, "planted_change": change})
             for suffix, change in COMPONENTS.items()
