@@ -9,7 +9,7 @@ from recbole_meta.benchmark.records import read_records
 from recbole_meta.benchmark.report import render_report, summarize
 from recbole_meta.benchmark.runner import run_suite
 from recbole_meta.benchmark.stamp import stamp_defaults
-from recbole_meta.benchmark.suite import defaults_hash
+from recbole_meta.benchmark.suite import defaults_hash, resolved_defaults
 
 
 def _suite(calls, defaults):
@@ -38,6 +38,20 @@ def test_a_changed_default_runs_again_and_the_old_default_finds_its_record(tmp_p
     assert summary.records[("a", 0)] is records[0] and summary.stale == 1
 
 
+def test_an_option_added_since_keeps_the_record_and_the_report_names_it(tmp_path):
+    calls, defaults = [], {"local_lr": 0.01}
+    run_suite(_suite(calls, defaults), tmp_path, progress=False)
+    defaults["meta_sgd"] = False  # a new option; every default the record read still holds
+    run_suite(_suite(calls, defaults), tmp_path, progress=False)
+    assert calls == [0]
+    records = read_records(tmp_path / "keyed.jsonl")
+    report = render_report(summarize(_suite(calls, defaults), records), "cmd")
+    assert "could not have used them: meta_sgd (False now)" in report
+    del defaults["local_lr"]  # an option the record read is gone: its meaning may have moved elsewhere
+    run_suite(_suite(calls, defaults), tmp_path, progress=False)
+    assert calls == [0, 0]
+
+
 def test_records_without_a_defaults_hash_are_kept_and_the_report_says_so(tmp_path):
     calls = []
     run_suite(_suite(calls, {"x": 1}), tmp_path, progress=False)
@@ -59,8 +73,8 @@ def test_yaml_defaults_hide_what_the_config_overrides_and_where_a_run_executes()
     assert "local_lr" not in resolved and "model" not in resolved
     assert "nproc" not in resolved and "port" not in resolved
     run = recbole_run("MeLU-5", "MeLU", config={"dataset": "ml-100k"})
-    original = defaults_hash(run, run.config)
-    assert defaults_hash(run, run.config) == original
+    original = defaults_hash(resolved_defaults(run, run.config))
+    assert defaults_hash(resolved_defaults(run, run.config)) == original
 
     def edited(relative):  # the installed files, with one default of MeLU.yaml changed
         from recbole_meta.config import properties_dir
@@ -68,7 +82,7 @@ def test_yaml_defaults_hide_what_the_config_overrides_and_where_a_run_executes()
         text = open(f"{properties_dir()}/{relative}", encoding="utf-8").read()
         return text.replace("local_update_steps: 5", "local_update_steps: 3") if "MeLU" in relative else text
 
-    assert defaults_hash(run, run.config, read=edited) != original
+    assert defaults_hash(resolved_defaults(run, run.config, read=edited)) != original
 
 
 def _git(cwd, *args):
@@ -109,5 +123,5 @@ def test_stamping_uses_the_yaml_of_the_commit_that_measured_the_record(tmp_path)
         file = repo / "properties" / relative
         return file.read_text() if file.exists() else None
 
-    assert hashes[1] == defaults_hash(run, run.config, read=current)
+    assert hashes[1] == defaults_hash(resolved_defaults(run, run.config, read=current))
     assert read_records(path)[0]["defaults_from_commit"] == old

@@ -3,9 +3,10 @@
 A record holds ``suite``, ``run``, ``seed``, ``config_hash``, ``config``, ``quick``, ``status`` (``ok`` or
 ``failed``), ``metrics`` (always nested per evaluation state; a flat dict is stored under the state
 :data:`FLAT_STATE`), ``wall_seconds``, ``peak_rss_mb``, ``trainable_parameters``, ``info``, ``error``,
-``finished_at``, ``environment`` and ``defaults_hash`` (the hash of the yaml defaults the run read and did
-not override; see ``Run.defaults``). A run is done when an ``ok`` record with the same (suite, run, seed,
-config_hash, defaults_hash) exists; failed runs are tried again on the next invocation.
+``finished_at``, ``environment``, ``defaults`` and ``defaults_hash`` (the yaml defaults the run read and did
+not override, and their hash; see ``Run.defaults``). A run is done when an ``ok`` record of the same (suite,
+run, seed, config_hash) exists whose defaults still hold (:func:`options_added`); failed runs are tried again
+on the next invocation.
 """
 
 import json
@@ -119,48 +120,46 @@ def read_records(path):
     return records
 
 
-# The defaults hash of a record written before records carried one: its yaml defaults are unknown. Such a
-# record still counts as done (and is shown; the report says how many) until ``stamp_defaults`` fills it in.
-UNRECORDED = "unrecorded"
-
-
 def record_key(record):
-    """(suite, run, seed, config_hash, defaults_hash) of a record (:data:`UNRECORDED` if it has none)."""
-    return (
-        record["suite"],
-        record["run"],
-        int(record["seed"]),
-        record["config_hash"],
-        record.get("defaults_hash", UNRECORDED),
-    )
+    """(suite, run, seed, config_hash) of a record."""
+    return record["suite"], record["run"], int(record["seed"]), record["config_hash"]
 
 
-def done_keys(records):
-    """Keys (suite, run, seed, config_hash, defaults_hash) of the successful records."""
-    return {record_key(r) for r in records if r.get("status") == "ok"}
+def options_added(record, key):
+    """Defaults of ``key`` (a :class:`recbole_meta.benchmark.suite.RunKey`) that ``record`` did not read:
+    options added since it was measured, ``{name: value now}``; ``None`` when the record does not match
+    ``key`` (another config, or a default it read has another value now or no longer exists)."""
+    if record["config_hash"] != key.config_hash:
+        return None
+    if key.defaults is None or "defaults_hash" not in record:
+        return {}  # a run without defaults, or a record from before they were recorded (the report says so)
+    if record["defaults_hash"] == key.defaults_hash:
+        return {}
+    recorded = record.get("defaults")
+    if recorded is None or any(
+        name not in key.defaults or key.defaults[name] != v for name, v in recorded.items()
+    ):
+        return None
+    return {name: value for name, value in key.defaults.items() if name not in recorded}
 
 
-def is_done(done, suite, run, seed, hashes):
-    """Whether ``done`` (from :func:`done_keys`) holds (suite, run, seed) with ``hashes`` =
-    (config_hash, defaults_hash), or the same config hash with unrecorded defaults."""
-    config_key, defaults_key = hashes
-    base = (suite, run, int(seed), config_key)
-    return base + (defaults_key,) in done or base + (UNRECORDED,) in done
-
-
-def matches(record, hashes):
-    """Whether a record is of the experiment ``hashes`` = (config_hash, defaults_hash) (see :func:`is_done`)."""
-    config_key, defaults_key = hashes
-    recorded = record.get("defaults_hash", UNRECORDED)
-    return record["config_hash"] == config_key and recorded in (defaults_key, UNRECORDED)
+def done_runs(records, suite, keys):
+    """``{(run, seed)}`` of the successful records of ``suite`` that match ``keys`` ({run: RunKey})."""
+    done = set()
+    for record in records:
+        key = keys.get(record.get("run"))
+        if record.get("suite") == suite and record.get("status") == "ok" and key is not None:
+            if options_added(record, key) is not None:
+                done.add((record["run"], int(record["seed"])))
+    return done
 
 
 def latest_ok(records, suite, wanted):
-    """The latest successful record for each key in ``wanted`` ({(run, seed): (config_hash, defaults_hash)}).
+    """The latest successful record for each key in ``wanted`` ({(run, seed): RunKey}).
 
-    Records of other seeds are ignored, and so are records of another config or other yaml defaults (an
-    older definition of a run); the number of the latter is returned too, so that a report can say that
-    stale results exist.
+    Records of other seeds are ignored, and so are records of another config or of yaml defaults that have
+    changed since (an older definition of a run); the number of the latter is returned too, so that a report
+    can say that stale results exist.
     """
     chosen, stale = {}, 0
     for record in records:
@@ -169,7 +168,7 @@ def latest_ok(records, suite, wanted):
         key = (record["run"], int(record["seed"]))
         if key not in wanted:
             continue
-        if matches(record, wanted[key]):
+        if options_added(record, wanted[key]) is not None:
             chosen[key] = record
         else:
             stale += 1

@@ -6,7 +6,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from recbole_meta.benchmark.records import FLAT_STATE, latest_ok
+from recbole_meta.benchmark.records import FLAT_STATE, latest_ok, options_added
 from recbole_meta.benchmark.stats import mean_std, paired_comparison
 from recbole_meta.benchmark.suite import run_key
 
@@ -59,6 +59,7 @@ class SuiteSummary:
         records (dict): (run, seed) -> record.
         missing (list): (run, seed) pairs without a successful record.
         stale (int): successful records of another config of the same (run, seed).
+        keys (dict): run -> :class:`recbole_meta.benchmark.suite.RunKey` the records were matched by.
     """
 
     suite: object
@@ -70,6 +71,7 @@ class SuiteSummary:
     records: dict = field(default_factory=dict)
     missing: list = field(default_factory=list)
     stale: int = 0
+    keys: dict = field(default_factory=dict)
 
     def run_names(self):
         return self.suite.run_names()
@@ -88,7 +90,7 @@ def summarize(suite, records, seeds=None, quick=False):
     keys = {run.name: run_key(run, suite.run_config(run, quick), quick) for run in suite.runs}
     wanted = {(run.name, int(seed)): keys[run.name] for run in suite.runs for seed in seeds}
     chosen, stale = latest_ok(records, suite.name, wanted)
-    summary = SuiteSummary(suite=suite, seeds=seeds, quick=quick, records=chosen, stale=stale)
+    summary = SuiteSummary(suite=suite, seeds=seeds, quick=quick, records=chosen, stale=stale, keys=keys)
     summary.missing = [key for key in wanted if key not in chosen]
     values = OrderedDict()
     for run in suite.runs:
@@ -289,6 +291,16 @@ def _compact(config):
     return json.dumps(_jsonable(config), sort_keys=False, separators=(", ", ": "))
 
 
+def _options_added(summary):
+    """``{option: value now}`` over the shown records that were measured before the option existed."""
+    added = {}
+    for (run, _), record in summary.records.items():
+        key = summary.keys.get(run)
+        if key is not None:
+            added.update(options_added(record, key) or {})
+    return added
+
+
 def _declares_defaults(suite, run_name):
     return any(run.name == run_name and run.defaults is not None for run in suite.runs)
 
@@ -338,6 +350,14 @@ def render_report(summary, command, image=None, compare=None, heading="##"):
         lines += [
             f"({unchecked} result(s) shown predate the recorded yaml defaults and are not checked against "
             "today's; `--stamp-defaults` checks them against the yaml of the commit that measured them.)",
+            "",
+        ]
+    added = _options_added(summary)
+    if added:
+        shown = ", ".join(f"{name} ({value!r} now)" for name, value in sorted(added.items()))
+        lines += [
+            f"(Options added to the yaml defaults after some result(s) shown were measured, so those runs "
+            f"could not have used them: {shown}.)",
             "",
         ]
     if not summary.states:

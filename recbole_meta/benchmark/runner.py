@@ -20,8 +20,7 @@ from datetime import datetime, timezone
 from recbole_meta.benchmark.memory import PeakMemory
 from recbole_meta.benchmark.records import (
     append_record,
-    done_keys,
-    is_done,
+    done_runs,
     normalize_metrics,
     read_records,
 )
@@ -150,17 +149,16 @@ def run_suite(suite, out_dir, seeds=None, quick=False, progress=True, runs=None)
             raise ValueError(f"suite {suite.name}: unknown run(s) {unknown}; runs are {suite.run_names()}")
         selected = [run for run in suite.runs if run.name in set(runs)]
     path = results_path(out_dir, suite.name)
-    done = done_keys(read_records(path))
+    keys = {run.name: run_key(run, suite.run_config(run, quick), quick) for run in selected}
+    done = done_runs(read_records(path), suite.name, keys)
     summary = SuiteRunSummary(suite=suite.name, results_file=path)
-    plan, keys = [], {}
+    plan = []
     for seed in seeds:
         for run in selected:
-            config = suite.run_config(run, quick)
-            hashes = keys.setdefault(run.name, run_key(run, config, quick))
-            if is_done(done, suite.name, run.name, seed, hashes):
+            if (run.name, int(seed)) in done:
                 summary.skipped.append((run.name, seed))
             else:
-                plan.append((seed, run, config, hashes))
+                plan.append((seed, run, suite.run_config(run, quick), keys[run.name]))
     env = environment() if plan else None
     started = time.perf_counter()
     bar = _progress(len(plan) + len(summary.skipped), len(summary.skipped), suite.name, progress)
@@ -219,8 +217,9 @@ def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
         "suite": suite.name,
         "run": run.name,
         "seed": int(seed),
-        "config_hash": hashed[0],
-        "defaults_hash": hashed[1],
+        "config_hash": hashed.config_hash,
+        "defaults_hash": hashed.defaults_hash,
+        "defaults": hashed.defaults,
         "config": _jsonable(config),
         "quick": bool(quick),
         "status": "failed",

@@ -1,8 +1,8 @@
 """Fill in the yaml-defaults hash of records written before records carried one, from the commit each names.
 
 A record's ``config_hash`` covers the config a suite states, not the yaml defaults the run read; since
-``Run.defaults`` exists, a record also carries ``defaults_hash`` and a changed default makes the run run again.
-Older records lack it, so they are kept unchecked. :func:`stamp_defaults` checks them: for each such record
+``Run.defaults`` exists, a record also carries them (``defaults``, ``defaults_hash``) and a changed default
+makes the run run again. Older records lack them, so they are kept unchecked. :func:`stamp_defaults` checks them: for each such record
 it reads the plugin's yaml files as they were at the commit the record's environment names
 (``git show <commit>:properties/...``), computes the hash the run would have recorded, and writes it into the
 record (with ``defaults_from_commit``). A record whose commit this repository does not hold stays as it is
@@ -13,7 +13,7 @@ import os
 import subprocess
 
 from recbole_meta.benchmark.records import read_records
-from recbole_meta.benchmark.suite import defaults_hash
+from recbole_meta.benchmark.suite import defaults_hash, resolved_defaults
 
 
 def _git(args, cwd):
@@ -48,7 +48,8 @@ def git_reader(commit, properties=None):
 
 
 def stamp_defaults(suite, path, properties=None):
-    """Stamp ``defaults_hash`` into the records of ``suite`` in the results file ``path`` that lack it.
+    """Stamp ``defaults`` and ``defaults_hash`` into the records of ``suite`` in the results file ``path``
+    that lack the defaults.
 
     Only records of runs that declare ``defaults`` are touched; the file is rewritten atomically.
 
@@ -60,7 +61,7 @@ def stamp_defaults(suite, path, properties=None):
     readers, stamped, left = {}, 0, []
     for record in records:
         run = runs.get(record.get("run"))
-        if record.get("suite") != suite.name or "defaults_hash" in record or run is None or not run.defaults:
+        if record.get("suite") != suite.name or "defaults" in record or run is None or not run.defaults:
             continue
         commit = (record.get("environment") or {}).get("git_commit") or ""
         if commit not in readers:
@@ -68,7 +69,8 @@ def stamp_defaults(suite, path, properties=None):
         if readers[commit] is None:
             left.append((record["run"], record["seed"], commit or "none recorded"))
             continue
-        record["defaults_hash"] = defaults_hash(run, record["config"], read=readers[commit])
+        record["defaults"] = resolved_defaults(run, record["config"], read=readers[commit])
+        record["defaults_hash"] = defaults_hash(record["defaults"])
         record["defaults_from_commit"] = commit
         stamped += 1
     if stamped:

@@ -220,20 +220,40 @@ def config_hash(config, quick):
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def defaults_hash(run, config, read=None):
-    """A short hash of what ``run.defaults`` resolves for ``config`` (``None`` for a run without ``defaults``).
+def resolved_defaults(run, config, read=None):
+    """What ``run.defaults`` resolves for ``config``, in its JSON form (``None`` for a run without defaults).
 
     ``read`` is passed on to the defaults function when given (the files of another commit)."""
     if run.defaults is None:
         return None
     resolved = run.defaults(config) if read is None else run.defaults(config, read=read)
-    payload = json.dumps(_jsonable(resolved), sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    return json.loads(json.dumps(_jsonable(resolved), sort_keys=True))
+
+
+def defaults_hash(defaults):
+    """A short hash of resolved defaults (``None`` for none)."""
+    if defaults is None:
+        return None
+    return hashlib.sha256(json.dumps(defaults, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What makes a stored record the same experiment as a run now: its config hash and its yaml defaults.
+
+    A record matches when its config hash is equal and its defaults are equal, or when every default it
+    recorded still has the same value and the only difference is options added since (their values then
+    are the ones a report lists: an option added later cannot have been set at the time)."""
+
+    config_hash: str
+    defaults_hash: str | None
+    defaults: dict | None
 
 
 def run_key(run, config, quick):
-    """``(config_hash, defaults_hash)``: what makes a stored record the same experiment as ``run`` now."""
-    return config_hash(config, quick), defaults_hash(run, config)
+    """The :class:`RunKey` of ``run`` with ``config`` in mode ``quick``."""
+    defaults = resolved_defaults(run, config)
+    return RunKey(config_hash(config, quick), defaults_hash(defaults), defaults)
 
 
 # ---------------------------------------------------------------------------------------------- registry
