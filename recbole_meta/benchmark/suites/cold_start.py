@@ -143,9 +143,32 @@ def _report(summary):
     )
 
 
+def episodic_suite(name, description, runs, compare, baselines, config=SHARED, quick_config=QUICK, **options):
+    """A suite of episodic models on this protocol: 5 seeds, the paired comparison by MAE, the epochs trained
+    as columns, one invocation per seed in the regenerate command (each stays under about 10 minutes)."""
+    seeds = (0, 1, 2, 3, 4)
+    return Suite(
+        name=name,
+        description=description,
+        config=config,
+        quick_config=quick_config,
+        seeds=seeds,
+        runs=runs,
+        compare=compare,
+        baselines=baselines,
+        primary_metric="mae",
+        info_columns=("epochs_run", "best_epoch"),
+        regenerate_command=(
+            f"for s in {' '.join(map(str, seeds))}; do nice -n 10 python -m recbole_meta.benchmark {name} "
+            f"--seeds $s; done; python -m recbole_meta.benchmark {name} --report-only"
+        ),
+        **options,
+    )
+
+
 @register_suite("cold_start")
 def cold_start(options):
-    return Suite(
+    return episodic_suite(
         name="cold_start",
         description=(
             "ml-100k (RecBole's embedded copy), MeLU's cold-start states. Users with 13-100 ratings (582), "
@@ -168,21 +191,12 @@ def cold_start(options):
             "and validation tasks unchanged); -state-protocol rows draw item_cold / user_item_cold supports from "
             "the user's other new-item ratings (MeLU's released code)."
         ),
-        config=SHARED,
-        quick_config=QUICK,
-        seeds=(0, 1, 2, 3, 4),
         runs=[recbole_run(name, name) for name in BASELINES]
         + [recbole_run(name, "MeLU", config=overrides) for name, overrides in VARIANTS]
         + [recbole_run(name, model, config=overrides) for name, model, overrides in POOL_RUNS + STATE_RUNS],
         compare="MeLU-5",
         baselines=BASELINES,
-        primary_metric="mae",
-        info_columns=("epochs_run", "best_epoch"),
         report_hook=_report,
-        regenerate_command=(
-            "for s in 0 1 2 3 4; do nice -n 10 python -m recbole_meta.benchmark cold_start --seeds $s; done; "
-            "python -m recbole_meta.benchmark cold_start --report-only"
-        ),
     )
 
 

@@ -17,9 +17,9 @@ Regenerate::
 
 import time
 
-from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, recbole_run, register_suite
+from recbole_meta.benchmark import Run, RunResult, compare_timing, recbole_run, register_suite
 from recbole_meta.benchmark.suite import timing_suite
-from recbole_meta.benchmark.suites.cold_start import QUICK
+from recbole_meta.benchmark.suites.cold_start import QUICK, episodic_suite
 
 # The protocol these results were measured with (before support-first training episodes and the leave-one-out
 # item bias became the defaults): the split is the cold_start suite's, the config is kept as measured so that
@@ -38,7 +38,7 @@ VARIANTS = [
 
 @register_suite("cold_start_metric")
 def cold_start_metric(options):
-    return Suite(
+    return episodic_suite(
         name="cold_start_metric",
         description=(
             "The cold_start suite's protocol (ml-100k, users with 13-100 ratings split 70/10/20 existing / "
@@ -55,17 +55,10 @@ def cold_start_metric(options):
         ),
         config=SHARED,
         quick_config=QUICK_METRIC,
-        seeds=(0, 1, 2, 3, 4),
         runs=[recbole_run(name, name) for name in BASELINES]
         + [recbole_run(name, model, config=overrides) for name, model, overrides in MODELS + VARIANTS],
         compare="MatchingNet",
         baselines=BASELINES,
-        primary_metric="mae",
-        info_columns=("epochs_run", "best_epoch"),
-        regenerate_command=(
-            "for s in 0 1 2 3 4; do nice -n 10 python -m recbole_meta.benchmark cold_start_metric --seeds $s; "
-            "done; python -m recbole_meta.benchmark cold_start_metric --report-only"
-        ),
     )
 
 
