@@ -111,6 +111,11 @@ EFFECTS = [
     ("heavy users as training users (bias model)", "UserItemBias-heavy-users", "UserItemBias"),
     ("residual over the bias model", "MeLU-5-residual", "MeLU-5"),
     ("the residual model against the bias model itself", "MeLU-5-residual", "UserItemBias"),
+    (
+        "the residual model against the earlier default (query-first MeLU-5)",
+        "MeLU-5-residual",
+        "MeLU-5-query-first",
+    ),
     ("residual over the bias model, heavy-user pool", "MeLU-5-residual-heavy-users", "MeLU-5-heavy-users"),
     ("item id as a feature, heavy-user pool", "MeLU-5-item-id-heavy-users", "MeLU-5-heavy-users"),
     ("item id as a feature", "MeLU-5-item-id", "MeLU-5"),
