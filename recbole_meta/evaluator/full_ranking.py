@@ -15,11 +15,16 @@ every item for a user:
   positive has no defined Recall/NDCG and is left out (counted, logged), as RecBole leaves out users without
   test items.
 
-Items are ordered by the model's prediction (``forward``; unclipped, so clipping cannot create ties). The top-K
+Items are ordered by the model's prediction (``forward``; unclipped, so clipping cannot create ties; exact ties
+in candidate order). The top-K
 positions become RecBole's ``rec.topk`` layout (hit flags of the top ``max(K)`` items, then the number of
 positives) and RecBole's own :class:`~recbole.evaluator.metrics.Recall`, :class:`~recbole.evaluator.metrics.NDCG`
 and :class:`~recbole.evaluator.metrics.Hit` compute the values, reported as ``full_recall@K``, ``full_ndcg@K``
 and ``full_hit@K`` beside the value metrics.
+
+Memory: the scores arrive in chunks of ``full_ranking_chunk_size`` candidates (:meth:`FullRanking.collect_chunks`
+keeps a running top-K), so a meta-batch never holds a ``[tasks, catalogue]`` matrix: the largest score block is
+``[tasks, chunk]`` whatever the catalogue's size.
 """
 
 from logging import getLogger
@@ -79,6 +84,13 @@ def _flags(positions, valid, width):
     return flags[:, :width]
 
 
+def _top(scores, k):
+    """The ``k`` best of each row, best first; exact ties in candidate order (a stable sort), so that the ranking
+    does not depend on how the candidates were chunked."""
+    values, index = scores.sort(dim=1, descending=True, stable=True)
+    return values[:, :k], index[:, :k]
+
+
 class FullRanking:
     """Collects the top-K hits of each task of one state; :meth:`result` gives the metrics.
 
@@ -104,16 +116,47 @@ class FullRanking:
 
     def collect(self, batch, scores):
         """Add a meta-batch's scores ``[B, C]`` of :attr:`items` (same order) to the ranking rows."""
+        self.collect_chunks(batch, [scores])
+
+    def collect_chunks(self, batch, chunks):
+        """Add a meta-batch's scores given chunk by chunk: ``chunks`` yields ``[B, c]`` score blocks of consecutive
+        pieces of :attr:`items` (in order). Only a running top-K ``[B, K]`` and the current block are held, so
+        memory is bounded by the chunk size, not the number of candidates; the rows equal :meth:`collect`'s on
+        the whole matrix.
+        """
         n = len(self.items)
+        k = max(self.topk)
         s_pos = self.position[batch[SUPPORT_ITEM]]
         q_pos = self.position[batch[QUERY_ITEM]]
-        support = _flags(s_pos, (batch[SUPPORT_MASK] > 0) & (s_pos >= 0), n)
+        s_valid = (batch[SUPPORT_MASK] > 0) & (s_pos >= 0)
         liked = (batch[QUERY_MASK] > 0) & (batch[QUERY_RATING] >= self.threshold) & (q_pos >= 0)
-        positive = _flags(q_pos, liked, n) & ~support
+        in_support = ((q_pos.unsqueeze(2) == s_pos.unsqueeze(1)) & s_valid.unsqueeze(1)).any(dim=2)
+        positive = liked & ~in_support
+        # an item queried twice counts once (its first occurrence)
+        earlier = torch.ones(q_pos.shape[1], q_pos.shape[1], dtype=torch.bool, device=q_pos.device).tril(-1)
+        repeated = ((q_pos.unsqueeze(2) == q_pos.unsqueeze(1)) & positive.unsqueeze(1) & earlier).any(dim=2)
+        positive = positive & ~repeated
         pos_len = positive.sum(dim=1)
-        k = max(self.topk)
-        ranked = scores.float().masked_fill(support, -torch.inf).topk(min(k, n), dim=1).indices
-        hits = positive.gather(1, ranked)
+        best_scores = best_index = None
+        start = 0
+        for block in chunks:
+            width = block.shape[1]
+            local = s_pos - start
+            support = _flags(local.clamp(min=0), s_valid & (local >= 0) & (local < width), width)
+            block = block.float().masked_fill(support, -torch.inf)
+            values, index = _top(block, k)
+            index = index + start
+            if best_scores is not None:  # the running best come first: a tie keeps the earlier candidate
+                values, order = _top(torch.cat([best_scores, values], dim=1), k)
+                index = torch.cat([best_index, index], dim=1).gather(1, order)
+            best_scores, best_index = values, index
+            start += width
+        if best_index is None:
+            best_index = q_pos.new_zeros(q_pos.shape[0], 0)
+        if start != n:
+            raise ValueError(f"full ranking ({self.state}): the score chunks cover {start} of {n} candidates")
+        matches = (best_index.unsqueeze(2) == q_pos.unsqueeze(1)) & positive.unsqueeze(1)
+        hits = matches.any(dim=2)
         if hits.shape[1] < k:  # fewer candidates than K: the missing positions are misses
             hits = torch.nn.functional.pad(hits, (0, k - hits.shape[1]))
         keep = pos_len > 0

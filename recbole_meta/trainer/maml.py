@@ -248,15 +248,85 @@ class MAML:
         tensors = self._tensors(batch)
         return self._map(self._task_prediction, tensors[:5], tensors[3], tensors[6])
 
-    def predict_query_and_items(self, batch, items):
+    def predict_query_and_items(self, batch, items, chunk_size=None):
         """Query predictions ``[B, Q]`` and scores ``[B, C]`` of candidate ``items`` ``[C]``, one adaptation per task.
 
-        The candidates are put before each task's query in one target list, so that the adapted parameters of
-        a task score both at once (vectorised over the candidates, and over the tasks with vmap).
+        The whole ``[B, C]`` matrix: for a large catalogue use :meth:`predict_query_and_item_chunks`, which never
+        holds more than ``[B, chunk_size]`` scores at once (this method concatenates its chunks).
         """
-        user, s_item, s_rating, s_mask, q_item, _, q_mask = self._tensors(batch)
-        size, count = q_item.shape[0], items.shape[0]
-        targets = torch.cat([items.expand(size, count), q_item], dim=1)
-        t_mask = torch.cat([q_mask.new_ones(size, count), q_mask], dim=1)
-        out = self._map(self._task_prediction, (user, s_item, s_rating, s_mask, targets), s_mask, t_mask)
-        return out[:, count:], out[:, :count]
+        query, chunks = self.predict_query_and_item_chunks(batch, items, chunk_size)
+        return query, torch.cat(list(chunks), dim=1)
+
+    def predict_query_and_item_chunks(self, batch, items, chunk_size=None):
+        """Query predictions ``[B, Q]`` and a generator of candidate scores ``[B, c]``, chunk by chunk of ``items``.
+
+        Each task is adapted to its support once (:meth:`adapt_tasks`); the adapted parameters then score the
+        query, and the candidates ``chunk_size`` at a time (``None``: all at once), so that the largest score
+        matrix (and the model's largest activation, ``[B, chunk, width]``) is bounded by the chunk size, not the
+        catalogue. A candidate's score does not depend on the chunking (tested: chunked equals unchunked).
+        """
+        if chunk_size is not None and (isinstance(chunk_size, bool) or int(chunk_size) < 1):
+            raise ValueError(f"full_ranking_chunk_size must be a positive integer or ~, got {chunk_size!r}")
+        tensors = self._tensors(batch)
+        adapted = self.adapt_tasks(batch)
+        query = self.predict_with(adapted, tensors, tensors[4], tensors[6])
+        size = tensors[0].shape[0]
+        step = len(items) if chunk_size is None else int(chunk_size)
+
+        def chunks():
+            for start in range(0, len(items), max(step, 1)):
+                piece = items[start : start + step].expand(size, -1)
+                yield self.predict_with(
+                    adapted, tensors, piece, torch.ones_like(piece, dtype=tensors[6].dtype)
+                )
+
+        return query, chunks()
+
+    def _task_adapt(self, adapted, shared, user, s_item, s_rating, s_mask):
+        # No meta-gradient is taken at prediction time: first-order local steps give the same values, cheaper.
+        return self.adapt(adapted, shared, user, s_item, s_rating, s_mask, first_order=True)
+
+    def adapt_tasks(self, batch):
+        """Each task's adapted parameters after the local update on its support: ``{name: [B, ...]}``."""
+        user, s_item, s_rating, s_mask = self._tensors(batch)[:4]
+        adapted, shared = self._split_params()
+        if not self.adapted_names:
+            return {}
+        if self.vectorize:
+            return vmap(self._task_adapt, in_dims=(None, None, 0, 0, 0, 0), randomness="different")(
+                adapted, shared, user, s_item, s_rating, s_mask
+            )
+        s_len = s_mask.sum(dim=1).long().tolist()
+        per_task = [
+            self._task_adapt(
+                adapted, shared, user[b], *(t[b, : s_len[b]] for t in (s_item, s_rating, s_mask))
+            )
+            for b in range(len(s_len))
+        ]
+        return {name: torch.stack([task[name] for task in per_task]) for name in self.adapted_names}
+
+    def _task_score(self, adapted, shared, user, s_item, s_rating, s_mask, t_item):
+        return functional_call(self.model, {**shared, **adapted}, (user, s_item, s_rating, s_mask, t_item))
+
+    def predict_with(self, adapted, tensors, targets, t_mask):
+        """Predictions ``[B, T]`` of ``targets`` with each task's ``adapted`` parameters (from :meth:`adapt_tasks`).
+
+        ``tensors``: the meta-batch's :func:`task_tensors`; ``t_mask`` marks real targets (the loop path cuts
+        each task to them and pads the output back).
+        """
+        user, s_item, s_rating, s_mask = tensors[:4]
+        shared = {k: v for k, v in self.model.named_parameters() if k not in self.adapted_names}
+        if self.vectorize:
+            in_dims = ({name: 0 for name in adapted}, None, 0, 0, 0, 0, 0)
+            return vmap(self._task_score, in_dims=in_dims, randomness="different")(
+                adapted, shared, user, s_item, s_rating, s_mask, targets
+            )
+        s_len = s_mask.sum(dim=1).long().tolist()
+        t_len = t_mask.sum(dim=1).long().tolist()
+        outputs = []
+        for b in range(len(s_len)):
+            cut = (t[b, : s_len[b]] for t in (s_item, s_rating, s_mask))
+            task = {name: value[b] for name, value in adapted.items()}
+            out = self._task_score(task, shared, user[b], *cut, targets[b, : t_len[b]])
+            outputs.append(torch.nn.functional.pad(out, (0, targets.shape[1] - t_len[b])))
+        return torch.stack(outputs)

@@ -84,6 +84,10 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
             raise ValueError(f"meta_num_threads must be a positive integer or ~, got {self.num_threads!r}")
         self.full_ranking_topk = check_topk(config["full_ranking_topk"])
         self.full_ranking_threshold = config["full_ranking_threshold"]
+        self.full_ranking_chunk_size = config["full_ranking_chunk_size"]
+        chunk = self.full_ranking_chunk_size
+        if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+            raise ValueError(f"full_ranking_chunk_size must be a positive integer or ~, got {chunk!r}")
         if self.full_ranking_threshold is None:
             self.full_ranking_threshold = config["like_threshold"]
         if self.full_ranking_topk and (
@@ -195,8 +199,10 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
             if full_ranking is None:
                 prediction = self.maml.predict_query(batch)
             else:
-                prediction, item_scores = self.maml.predict_query_and_items(batch, full_ranking.items)
-                full_ranking.collect(batch, item_scores)
+                prediction, item_chunks = self.maml.predict_query_and_item_chunks(
+                    batch, full_ranking.items, self.full_ranking_chunk_size
+                )
+                full_ranking.collect_chunks(batch, item_chunks)
             if self.clip_predictions:
                 prediction = prediction.clamp(*self.rating_range)
             mask = batch[QUERY_MASK] > 0
