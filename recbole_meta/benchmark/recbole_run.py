@@ -37,7 +37,17 @@ def recbole_run(name, model, config=None, config_files=None, keep_checkpoint=Fal
 # processes give one process's numbers, see docs/multi_process.md) and the results folder. They are left out
 # of the defaults a record is keyed by, so that adding such an option does not make every result stale.
 EXECUTION_KEYS = frozenset(
-    {"benchmark_dir", "nproc", "world_size", "offset", "ip", "port", "backend", "ddp_timeout"}
+    {
+        "benchmark_dir",
+        "nproc",
+        "world_size",
+        "offset",
+        "ip",
+        "port",
+        "backend",
+        "ddp_timeout",
+        "full_ranking_chunk_size",  # how many candidates are scored at once: memory, not the ranking (tested)
+    }
 )
 
 
