@@ -12,7 +12,7 @@ What is checked, in the order a run meets it:
 * option names: a command-line or ``config_dict`` key that no default (RecBole's or the plugin's yaml) and no
   config file of the user defines is reported with the closest known name;
 * option values: RecBole's core numbers (epochs, batch sizes, learning rates, ``topk``...) and every ``*_size``
-  option have the right type and sign;
+  option have the right type and sign; step sizes are finite (``learning_rate`` and ``meta_lr`` at most 1e6);
 * ``learning_rate`` for models whose optimizer uses ``meta_lr`` (MeLU, MatchingNet, ProtoRec): it is used as
   ``meta_lr`` when the user set it and not ``meta_lr``, so ``--learning_rate`` means what it means for every other
   RecBole model;
@@ -33,6 +33,7 @@ Checked elsewhere, each with one line naming the file or option:
 
 import difflib
 import glob
+import math
 import numbers
 import os
 import tempfile
@@ -188,13 +189,25 @@ def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+# The largest optimizer step size accepted: torch's optimizers apply a step in float32 (Adam divides it by
+# 1 - beta1 first), so a rate near 1e37 fails inside the optimizer without naming the option, and any rate far
+# above 1 diverges anyway (a NaN loss, reported with a hint).
+MAX_STEP_SIZE = 1e6
+STEP_SIZE = "positive number up to 1e6 (a step size)"
+
+
+def _is_step_size(value):
+    return _is_number(value) and 0 < value <= MAX_STEP_SIZE
+
+
 _KINDS = {
     "positive integer": lambda v: _is_int(v) and v > 0,
     "non-negative integer": lambda v: _is_int(v) and v >= 0,
     "integer": _is_int,
-    "positive number": lambda v: _is_number(v) and v > 0,
     "non-negative number": lambda v: _is_number(v) and v >= 0,
-    "positive number or ~": lambda v: v is None or (_is_number(v) and v > 0),
+    STEP_SIZE: _is_step_size,
+    STEP_SIZE + " or ~": lambda v: v is None or _is_step_size(v),
+    "finite non-negative number": lambda v: _is_number(v) and v >= 0 and math.isfinite(v),
     "positive integer or a list of them": lambda v: (_is_int(v) and v > 0)
     or (isinstance(v, (list, tuple)) and len(v) > 0 and all(_is_int(x) and x > 0 for x in v)),
 }
@@ -207,11 +220,11 @@ OPTION_KINDS = {
     "stopping_step": "non-negative integer",
     "eval_step": "integer",  # below 1: never validate (RecBole)
     "seed": "integer",
-    "learning_rate": "positive number",
+    "learning_rate": STEP_SIZE,
     "weight_decay": "non-negative number",
     "topk": "positive integer or a list of them",
-    "meta_lr": "positive number or ~",
-    "local_lr": "non-negative number",
+    "meta_lr": STEP_SIZE + " or ~",
+    "local_lr": "finite non-negative number",  # a huge one gives NaN predictions, reported with a hint
     "local_update_steps": "non-negative integer",
     "meta_batch_size": "positive integer",
     "eval_meta_batch_size": "positive integer",

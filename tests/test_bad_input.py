@@ -121,6 +121,14 @@ CLI_CASES = [
     ("eval-batch-float", _bpr("--eval_batch_size=2.5"), ["option eval_batch_size", "2.5"]),
     ("lr-negative", _bpr("--learning_rate=-1"), ["option learning_rate must be a positive number"]),
     ("lr-text", _bpr("--learning_rate=fast"), ["option learning_rate", "'fast'"]),
+    # a rate beyond float32 failed inside the optimizer ("value cannot be converted to type float")
+    (
+        "lr-overflow",
+        _bpr("--learning_rate=1e38"),
+        ["option learning_rate", "up to 1e6 (a step size)", "1e+38"],
+    ),
+    ("lr-infinite", _bpr("--learning_rate=inf"), ["option learning_rate", "up to 1e6", "'inf'"]),
+    ("lr-nan", _bpr("--learning_rate=nan"), ["option learning_rate", "up to 1e6", "'nan'"]),
     ("weight-decay-negative", _bpr("--weight_decay=-0.1"), ["option weight_decay", "non-negative"]),
     ("seed-float", _bpr("--seed=1.5"), ["option seed must be an integer", "1.5"]),
     ("eval-step-text", _bpr("--eval_step=often"), ["option eval_step must be an integer", "'often'"]),
@@ -140,7 +148,17 @@ CLI_CASES = [
     ),
     ("melu-embedding-zero", _melu("--embedding_size=0"), ["option embedding_size", "got 0"]),
     ("melu-mlp-zero", _melu("--mlp_hidden_size=[8,0]"), ["option mlp_hidden_size", "[8, 0]"]),
-    ("melu-meta-lr-zero", _melu("--meta_lr=0"), ["option meta_lr", "positive number or ~"]),
+    (
+        "melu-meta-lr-zero",
+        _melu("--meta_lr=0"),
+        ["option meta_lr", "positive number up to 1e6 (a step size) or ~"],
+    ),
+    (
+        "melu-learning-rate-overflow",
+        _melu("--learning_rate=1e38"),
+        ["option learning_rate", "up to 1e6", "1e+38"],
+    ),
+    ("melu-meta-lr-overflow", _melu("--meta_lr=1e300"), ["option meta_lr", "up to 1e6", "1e+300"]),
     ("melu-local-steps-negative", _melu("--local_update_steps=-1"), ["option local_update_steps"]),
     ("melu-query-size-text", _melu("--query_size=ten"), ["option query_size", "'ten'"]),
     ("broken-flow-value", _melu("--new_item_rule={field: x, min: 1"), ["--new_item_rule=", "yaml flow"]),
@@ -268,6 +286,13 @@ def _api_no_trainable_parameters(tmp):
     build_run(config)
 
 
+def _api_step_size(option, value):
+    def make(tmp):
+        Config("MeLU", "tiny", config_dict={"data_path": TEST_DATA, option: value}, argv=COLD)
+
+    return make
+
+
 def _api_nan_predictions(tmp):
     _, (_, valid, _), _, trainer = build("MeLU", "tiny", local_lr=1e12)
     trainer.evaluate(valid, load_best_model=False)
@@ -276,6 +301,19 @@ def _api_nan_predictions(tmp):
 API_CASES = [
     ("api-empty-yaml", _api_empty_yaml, ConfigError, "e.yaml is empty"),
     ("api-option-type", _api_bad_option, ConfigError, "option learning_rate must be a positive number"),
+    (
+        "api-infinite-learning-rate",
+        _api_step_size("learning_rate", float("inf")),
+        ConfigError,
+        r"option learning_rate must be a positive number up to 1e6 \(a step size\), got inf",
+    ),
+    ("api-nan-meta-lr", _api_step_size("meta_lr", float("nan")), ConfigError, "option meta_lr must be"),
+    (
+        "api-nan-local-lr",
+        _api_step_size("local_lr", float("nan")),
+        ConfigError,
+        "option local_lr must be a finite non-negative number, got nan",
+    ),
     ("api-bad-header", _api_bad_header, DataFileError, "d.inter, line 1: header column 'item_id'"),
     ("api-damaged-checkpoint", _api_damaged_checkpoint, ValueError, "cut.pth is damaged"),
     ("api-empty-checkpoint", _api_empty_checkpoint, ValueError, "empty.pth is empty"),
