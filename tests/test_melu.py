@@ -28,7 +28,6 @@ def test_melu_end_to_end_maps_each_state_to_its_metrics():
     assert list(test_result) == list(STATES)
     for state, metrics in test_result.items():
         assert set(metrics) == METRICS, state
-        assert 0.0 < metrics["gradedndcg@3"] <= 1.0
     assert_metrics_are_those_of_the_predictions(trainer, test, test_result)
     assert set(best_valid_result) == METRICS
 

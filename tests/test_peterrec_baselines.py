@@ -96,7 +96,13 @@ def test_quick_suites_run_end_to_end(tmp_path):
     by_run = {r["run"]: r for r in records}
     assert set(by_run["PeterRec-serial"]["metrics"]) >= {"uni99", "full"}
     assert by_run["PeterRec-serial"]["trainable_parameters"] < by_run["FineAll"]["trainable_parameters"]
-    assert by_run["StepTime"]["metrics"]["step_time"]["ratio_peterrec_over_fine_all"] > 0
+    # the step-time run timed the transfer task, PeterRec over FineAll (one repeat in quick mode: the median
+    # ratio is the ratio of the two step times, not its inverse)
+    step, timed = by_run["StepTime"]["metrics"]["step_time"], by_run["StepTime"]["info"]
+    assert timed["task"] == "transfer" and by_run["StepTime"]["config"]["timing_repeats"] == 1
+    assert step["ratio_peterrec_over_fine_all"] == pytest.approx(
+        step["peterrec_step_s"] / step["fine_all_step_s"]
+    )
     runs = ["PeterRec-parallel", "Majority"]
     assert main(["peterrec_profile", "--quick", "--out", str(out), "--no-progress", "--runs", *runs]) == 0
     records = [json.loads(line) for line in open(out / "peterrec_profile.jsonl")]

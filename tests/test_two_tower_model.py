@@ -250,11 +250,13 @@ def test_item_cold_split_keeps_test_items_out_of_training_and_ranks_only_them():
     assert rankable <= test_items and set(positive_i[positive_u == 0].tolist()) <= rankable
 
 
-def test_recbole_baselines_run_on_the_item_cold_split():
-    result = run_recbole_meta(
-        "BPR", "tiny", config_dict=_config_dict(item_cold_split=[0.6, 0.2, 0.2], epochs=1), argv=[]
-    )
-    assert 0.0 <= result["test_result"]["recall@10"] <= 1.0
+@pytest.mark.parametrize("model", ["BPR", "Pop"])  # Pop: a RecBole traditional model (the split was ignored)
+def test_recbole_baselines_rank_only_the_new_items(model):
+    config = _config_dict(item_cold_split=[0.6, 0.2, 0.2], epochs=1)
+    result = run_recbole_meta(model, "tiny", config_dict=config, argv=[])["test_result"]
+    # tiny has 40 items, 20% of them test items: ranking only those puts all of a user's test items in the top 10
+    # (over the whole catalogue the same models reach recall@10 of about 0.4)
+    assert result["recall@10"] == 1.0 and result["hit@10"] == 1.0
 
 
 # ------------------------------------------------------------------------------------------ bad input

@@ -28,5 +28,8 @@ def test_quick_two_tower_suites_run_end_to_end(tmp_path):
         main(["two_tower_speed", "--quick", "--out", str(out), "--no-progress", "--runs", "ssl_batch_256"])
         == 0
     )
-    speed = json.loads(open(out / "two_tower_speed.jsonl").readline())["metrics"]["all"]
-    assert speed["step_ms_with_ssl"] > 0 and speed["step_ms_without_ssl"] > 0 and speed["ssl_step_ratio"] > 0
+    speed = json.loads(open(out / "two_tower_speed.jsonl").readline())
+    # timings are a benchmark's to judge, not a test's; what the run counted is checked: SSL adds matrix work,
+    # the steps timed are the configured ones
+    assert speed["metrics"]["all"]["matmul_work_ratio"] > 1
+    assert speed["info"]["steps_per_measurement"] == speed["config"]["timed_steps"]

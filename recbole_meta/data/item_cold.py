@@ -9,7 +9,7 @@ the cold-start item recommendation protocol.
 
 Without ``item_cold_split`` a general model gets RecBole's usual split (:func:`general_data_preparation`
 delegates to it). The split works for any general model, so RecBole's baselines (BPR, LightGCN, ...) can be
-compared on the same item-cold split. RecBole's negative samplers draw negatives from all item ids, including
+compared on the same item-cold split (RecBole's traditional models, such as Pop and ItemKNN, too). RecBole's negative samplers draw negatives from all item ids, including
 the new items, as they would for any item absent from a user's history; that reveals nothing about positives.
 """
 
@@ -86,6 +86,9 @@ def item_cold_data_preparation(config, dataset):
     return train_data, valid_data, test_data
 
 
+@register_data_preparation(
+    model_type=ModelType.TRADITIONAL
+)  # RecBole's Pop, ItemKNN, EASE...: general models too
 @register_data_preparation(model_type=ModelType.GENERAL)
 def general_data_preparation(config, dataset):
     """RecBole's split for general models, or the item-cold split when ``item_cold_split`` is set."""
