@@ -96,21 +96,16 @@ def run_recbole_meta(
         and ``saved_model_file`` (``None`` when ``saved`` is False), ``trainable_parameters``; with ``baseline``
         also ``baseline`` and ``baseline_result``.
     """
-    config = Config(
-        model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, argv=argv
-    )
+    given = {
+        "model": model,
+        "dataset": dataset,
+        "config_file_list": config_file_list,
+        "config_dict": config_dict,
+        "argv": argv,
+    }
+    config = Config(**given)
     if launch.wants_spawn(config):  # --nproc=N: N processes run this function, rank 0's result comes back
-        return launch.spawn(
-            run_recbole_meta,
-            config,
-            model=model,
-            dataset=dataset,
-            config_file_list=config_file_list,
-            config_dict=config_dict,
-            saved=saved,
-            argv=argv,
-            baseline=baseline,
-        )
+        return launch.spawn(run_recbole_meta, config, saved=saved, baseline=baseline, **given)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()

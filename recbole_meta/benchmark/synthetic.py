@@ -26,17 +26,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recbole_meta.benchmark.synthetic_files import GeneratedFiles, dataset_folder, write_atomic_file
+
 AGES = ("1", "18", "25", "35", "45", "50", "56")
 GENDERS = ("F", "M")
 
 
 @dataclass
-class SyntheticDataset:
-    """Where the files are and the planted truth.
+class SyntheticDataset(GeneratedFiles):
+    """Where the files are (:class:`GeneratedFiles`) and the planted truth.
 
     Attributes:
-        name (str): dataset name (RecBole's ``dataset``).
-        data_path (str): parent folder (RecBole's ``data_path``); files are in ``data_path/name/``.
         n_users, n_items, n_interactions (int)
         user_factors (ndarray n_users x rank), item_factors (ndarray n_items x rank)
         user_bias (ndarray), item_bias (ndarray), item_weight (ndarray): planted popularity weights.
@@ -44,8 +44,6 @@ class SyntheticDataset:
         inter (dict of ndarray): ``user``, ``item`` (0-based indices), ``rating``, ``timestamp``.
     """
 
-    name: str
-    data_path: str
     n_users: int
     n_items: int
     n_interactions: int
@@ -57,10 +55,6 @@ class SyntheticDataset:
     user_gender: np.ndarray
     item_category: np.ndarray
     inter: dict
-
-    @property
-    def folder(self):
-        return os.path.join(self.data_path, self.name)
 
     def config_dict(self):
         """RecBole config entries that load every column of these files."""
@@ -232,8 +226,7 @@ def generate_synthetic(
     cumulative = np.cumsum(gaps)
     timestamp = user_start[users] + cumulative - cumulative[group_start] + gaps[group_start]
 
-    folder = os.path.join(out_dir, name)
-    os.makedirs(folder, exist_ok=True)
+    folder = dataset_folder(out_dir, name)
     _write_files(
         folder,
         name,
@@ -268,41 +261,30 @@ def generate_synthetic(
 def _write_files(
     folder, name, users, items, rating, timestamp, gender, age, occupation, category, tags, year
 ):
-    import pandas as pd
-
-    def write(frame, suffix, header):
-        path = os.path.join(folder, f"{name}.{suffix}")
-        with open(path, "w", encoding="utf-8", newline="\n") as file:
-            file.write("\t".join(header) + "\n")
-            frame.to_csv(file, sep="\t", header=False, index=False, lineterminator="\n")
-
-    write(
-        pd.DataFrame({"u": users + 1, "i": items + 1, "r": rating, "t": timestamp}),
-        "inter",
+    """The ``.inter``, ``.user`` and ``.item`` files of 0-based users and items (tokens are index + 1)."""
+    path = os.path.join(folder, name)
+    write_atomic_file(
+        f"{path}.inter",
         ["user_id:token", "item_id:token", "rating:float", "timestamp:float"],
+        [users + 1, items + 1, rating, timestamp],
     )
-    n_users = len(gender)
-    write(
-        pd.DataFrame(
-            {
-                "u": np.arange(1, n_users + 1),
-                "a": np.asarray(AGES)[age],
-                "g": np.asarray(GENDERS)[gender],
-                "o": [f"occ{o}" for o in occupation],
-            }
-        ),
-        "user",
+    write_atomic_file(
+        f"{path}.user",
         ["user_id:token", "age:token", "gender:token", "occupation:token"],
+        [
+            np.arange(1, len(gender) + 1),
+            np.asarray(AGES)[age],
+            np.asarray(GENDERS)[gender],
+            [f"occ{o}" for o in occupation],
+        ],
     )
-    write(
-        pd.DataFrame(
-            {
-                "i": np.arange(1, len(category) + 1),
-                "c": [f"cat{c}" for c in category],
-                "t": [" ".join(f"tag{t}" for t in sorted(ts)) for ts in tags],
-                "y": year,
-            }
-        ),
-        "item",
+    write_atomic_file(
+        f"{path}.item",
         ["item_id:token", "category:token", "tags:token_seq", "release_year:token"],
+        [
+            np.arange(1, len(category) + 1),
+            [f"cat{c}" for c in category],
+            [" ".join(f"tag{t}" for t in sorted(ts)) for ts in tags],
+            year,
+        ],
     )

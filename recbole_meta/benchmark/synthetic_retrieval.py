@@ -40,17 +40,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from recbole_meta.benchmark.synthetic import _activity
+from recbole_meta.benchmark.synthetic_files import GeneratedFiles, dataset_folder, write_atomic_file
 
 SPLITS = ("train", "valid", "test")
 
 
 @dataclass
-class RetrievalCorpus:
-    """Where the files are and what was planted.
+class RetrievalCorpus(GeneratedFiles):
+    """Where the files are (:class:`GeneratedFiles`) and what was planted.
 
     Attributes:
-        name (str): dataset name (RecBole's ``dataset``); files in ``data_path/name/``.
-        data_path (str): parent folder (RecBole's ``data_path``).
         n_users, n_items (int); n_interactions (dict): split -> count.
         item_weight (numpy.ndarray): planted popularity weights (item index order, 0-based).
         item_category, item_brand (numpy.ndarray): each item's category and brand (0-based).
@@ -59,8 +58,6 @@ class RetrievalCorpus:
         brand_bonus, category_bonus (float): the planted logit bonuses.
     """
 
-    name: str
-    data_path: str
     n_users: int
     n_items: int
     n_interactions: dict
@@ -71,10 +68,6 @@ class RetrievalCorpus:
     user_categories: np.ndarray
     brand_bonus: float
     category_bonus: float
-
-    @property
-    def folder(self):
-        return os.path.join(self.data_path, self.name)
 
     def config_dict(self):
         """RecBole config entries that load this corpus with its fixed train / valid / test files."""
@@ -209,30 +202,22 @@ def generate_retrieval_corpus(
     split = np.where(position < n_eval[users], 2, np.where(position < 2 * n_eval[users], 1, 0))
     timestamp = position.astype(np.int64)
 
-    folder = os.path.join(out_dir, name)
-    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(dataset_folder(out_dir, name), name)
     for index, part in enumerate(SPLITS):
         chosen = split == index
-        _write(
-            os.path.join(folder, f"{name}.{part}.inter"),
+        write_atomic_file(
+            f"{path}.{part}.inter",
             ["user_id:token", "item_id:token", "timestamp:float"],
             [users[chosen] + 1, items[chosen] + 1, timestamp[chosen]],
         )
     tag_text = [" ".join(f"t{t}" for t in row[valid]) for row, valid in zip(tags, tag_valid)]
-    _write(
-        os.path.join(folder, f"{name}.item"),
-        [
-            "item_id:token",
-            "category:token",
-            "brand:token",
-            "tags:token_seq",
-            "price:token",
-            "year:token",
-        ],
+    write_atomic_file(
+        f"{path}.item",
+        ["item_id:token", "category:token", "brand:token", "tags:token_seq", "price:token", "year:token"],
         [np.arange(1, n_items + 1), category, brand, tag_text, price, year],
     )
-    _write(
-        os.path.join(folder, f"{name}.user"),
+    write_atomic_file(
+        f"{path}.user",
         ["user_id:token", "segment:token"],
         [np.arange(1, n_users + 1), segment],
     )
@@ -250,8 +235,7 @@ def write_low_data_copy(corpus, fraction, seed=0, name=None):
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1] (got {fraction})")
     name = name or f"{corpus.name}_low{round(100 * fraction)}"
-    folder = os.path.join(corpus.data_path, name)
-    os.makedirs(folder, exist_ok=True)
+    folder = dataset_folder(corpus.data_path, name)
     for suffix in ("valid.inter", "test.inter", "item", "user"):
         shutil.copyfile(
             os.path.join(corpus.folder, f"{corpus.name}.{suffix}"),
@@ -266,7 +250,7 @@ def write_low_data_copy(corpus, fraction, seed=0, name=None):
     keep_count = np.maximum(1, np.round(fraction * sizes)).astype(np.int64)
     kept = np.zeros(len(train), dtype=bool)
     kept[order] = np.arange(len(order)) - np.repeat(starts, sizes) < np.repeat(keep_count, sizes)
-    _write(
+    write_atomic_file(
         os.path.join(folder, f"{name}.train.inter"),
         list(train.columns),
         [train[c].to_numpy()[kept] for c in train.columns],
@@ -276,12 +260,3 @@ def write_low_data_copy(corpus, fraction, seed=0, name=None):
         name=name,
         n_interactions=dict(corpus.n_interactions, train=int(kept.sum())),
     )
-
-
-def _write(path, header, columns):
-    import pandas as pd
-
-    frame = pd.DataFrame({str(i): column for i, column in enumerate(columns)})
-    with open(path, "w", encoding="utf-8", newline="\n") as file:
-        file.write("\t".join(header) + "\n")
-        frame.to_csv(file, sep="\t", header=False, index=False, lineterminator="\n")

@@ -34,17 +34,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from recbole_meta.benchmark.synthetic import AGES, GENDERS, _activity, _pick_items
+from recbole_meta.benchmark.synthetic_files import GeneratedFiles, dataset_folder, write_atomic_file
 
 SOURCE_YEAR, TARGET_YEAR = 1990, 2000
 TARGET_DOMAIN = {"field": "release_year", "min": 1995}
 
 
 @dataclass
-class TransferSynthetic:
+class TransferSynthetic(GeneratedFiles):
     """Where the files are and the planted truth (0-based user / item indices; items: source first)."""
 
-    name: str
-    data_path: str
     n_users: int
     n_source_items: int
     n_target_items: int
@@ -55,10 +54,6 @@ class TransferSynthetic:
     labelled: np.ndarray
     target_users: np.ndarray
     n_interactions: int
-
-    @property
-    def folder(self):
-        return os.path.join(self.data_path, self.name)
 
 
 def generate_transfer_synthetic(
@@ -151,8 +146,7 @@ def generate_transfer_synthetic(
     user_start = start_time + rng.integers(0, 365 * 86400, size=n_users)
     timestamp = user_start[users] + 3600 * position
 
-    folder = os.path.join(out_dir, name)
-    os.makedirs(folder, exist_ok=True)
+    folder = dataset_folder(out_dir, name)
     _write(folder, name, users, items, timestamp, labelled, gender, age, n_source_items, n_target_items)
     return TransferSynthetic(
         name=name,
@@ -171,36 +165,19 @@ def generate_transfer_synthetic(
 
 
 def _write(folder, name, users, items, timestamp, labelled, gender, age, n_source, n_target):
-    import pandas as pd
-
-    def write(frame, suffix, header):
-        with open(os.path.join(folder, f"{name}.{suffix}"), "w", encoding="utf-8", newline="\n") as file:
-            file.write("\t".join(header) + "\n")
-            frame.to_csv(file, sep="\t", header=False, index=False, lineterminator="\n")
-
-    write(
-        pd.DataFrame({"u": users + 1, "i": items + 1, "r": 1, "t": timestamp}),
-        "inter",
+    path = os.path.join(folder, name)
+    write_atomic_file(
+        f"{path}.inter",
         ["user_id:token", "item_id:token", "rating:float", "timestamp:float"],
+        [users + 1, items + 1, np.ones(len(users), dtype=np.int64), timestamp],
     )
-    write(
-        pd.DataFrame(
-            {
-                "u": labelled + 1,
-                "a": np.asarray(AGES)[age[labelled]],
-                "g": np.asarray(GENDERS)[gender[labelled]],
-            }
-        ),
-        "user",
+    write_atomic_file(
+        f"{path}.user",
         ["user_id:token", "age:token", "gender:token"],
+        [labelled + 1, np.asarray(AGES)[age[labelled]], np.asarray(GENDERS)[gender[labelled]]],
     )
-    write(
-        pd.DataFrame(
-            {
-                "i": np.arange(1, n_source + n_target + 1),
-                "y": [SOURCE_YEAR] * n_source + [TARGET_YEAR] * n_target,
-            }
-        ),
-        "item",
+    write_atomic_file(
+        f"{path}.item",
         ["item_id:token", "release_year:token"],
+        [np.arange(1, n_source + n_target + 1), [SOURCE_YEAR] * n_source + [TARGET_YEAR] * n_target],
     )

@@ -1,0 +1,53 @@
+"""Where and how the synthetic generators write their datasets: RecBole atomic files in ``data_path/name/``.
+
+Every generator (:mod:`~recbole_meta.benchmark.synthetic`, :mod:`~recbole_meta.benchmark.synthetic_ratings`,
+:mod:`~recbole_meta.benchmark.synthetic_retrieval`, :mod:`~recbole_meta.benchmark.synthetic_transfer`) returns a
+subclass of :class:`GeneratedFiles` and writes each file with :func:`write_atomic_file`, so the same seed and
+arguments give the same bytes whichever generator wrote them.
+"""
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass
+class GeneratedFiles:
+    """Where a generated dataset lies.
+
+    Attributes:
+        name (str): dataset name (RecBole's ``dataset``); its files are ``<folder>/<name>.<suffix>``.
+        data_path (str): absolute parent folder (RecBole's ``data_path``).
+    """
+
+    name: str
+    data_path: str
+
+    @property
+    def folder(self):
+        return os.path.join(self.data_path, self.name)
+
+
+def dataset_folder(out_dir, name):
+    """Create ``out_dir/name`` (the folder RecBole reads dataset ``name`` from, with ``data_path: out_dir``)."""
+    folder = os.path.join(out_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def write_atomic_file(path, header, columns):
+    """Write one RecBole atomic file: a tab-separated ``name:type`` header, then one row per element.
+
+    Args:
+        path (str): the file, e.g. ``<folder>/<name>.inter``.
+        header (list of str): ``name:type`` of each column (RecBole's ``token``, ``float``, ``token_seq``...).
+        columns (list): one array or list per header entry, all of the same length (``token_seq`` values are
+            space-separated strings).
+    """
+    import pandas as pd
+
+    if len(header) != len(columns):
+        raise ValueError(f"{path}: {len(header)} header fields for {len(columns)} columns")
+    frame = pd.DataFrame({str(i): column for i, column in enumerate(columns)})
+    with open(path, "w", encoding="utf-8", newline="\n") as file:
+        file.write("\t".join(header) + "\n")
+        frame.to_csv(file, sep="\t", header=False, index=False, lineterminator="\n")
