@@ -51,11 +51,10 @@ def bag_of_items(split, history="sequence", dataset=None):
     return matrix
 
 
-def fit_profile_logistic(task, history="sequence", dataset=None, c_grid=C_GRID, seed=0):
-    """Class-balanced bag-of-items logistic regression; returns test metrics and the ``C`` chosen on valid."""
-    label = "label"
-    x = {p: bag_of_items(task.splits[p], history, dataset) for p in task.splits}
-    y = {p: task.splits[p].fields[label].numpy() for p in task.splits}
+def balanced_logistic_on_valid(x, y, c_grid, seed):
+    """The class-balanced logistic regression fitted on ``x["train"]`` whose ``C`` (of ``c_grid``) gives the best
+    validation macro-F1 (the first on ties); returns ``(C, model)``. ``x`` / ``y``: features / labels by phase.
+    """
     best = None
     for c in c_grid:
         model = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
@@ -63,7 +62,14 @@ def fit_profile_logistic(task, history="sequence", dataset=None, c_grid=C_GRID, 
         score = profile_scores(y["valid"], model.predict(x["valid"]))["macrof1"]
         if best is None or score > best[0]:
             best = (score, c, model)
-    _, c, model = best
+    return best[1], best[2]
+
+
+def fit_profile_logistic(task, history="sequence", dataset=None, c_grid=C_GRID, seed=0):
+    """Class-balanced bag-of-items logistic regression; returns test metrics and the ``C`` chosen on valid."""
+    x = {p: bag_of_items(task.splits[p], history, dataset) for p in task.splits}
+    y = {p: task.splits[p].fields["label"].numpy() for p in task.splits}
+    c, model = balanced_logistic_on_valid(x, y, c_grid, seed)
     return profile_scores(y["test"], model.predict(x["test"])), {"C": c}
 
 

@@ -107,6 +107,13 @@ def recbole_config(config, seed, run_dir, out_dir, **overrides):
     return Config(model="PeterRec", dataset=config["dataset"], config_dict=settings, argv=[])
 
 
+def finetune_config(ctx, task, **options):
+    """The RecBole config of fine-tuning on ``task`` within a suite run (``ctx``: its ``RunContext``)."""
+    return recbole_config(
+        ctx.config, ctx.seed, ctx.run_dir, ctx.out_dir, stage="finetune", downstream_task=task, **options
+    )
+
+
 def build_trainer(config, dataset):
     """PeterRec's loaders, model and trainer for ``config`` (RecBole's pipeline through the plugin)."""
     from recbole.utils import init_seed

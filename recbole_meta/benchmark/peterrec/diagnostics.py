@@ -19,7 +19,6 @@ Three questions, each answered by numbers in the suite's tables:
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from recbole_meta.benchmark.peterrec.config import build_trainer
@@ -83,18 +82,12 @@ def representations(backbone, split, batch_size=1024):
 
 def probe_scores(features, labels, seed):
     """Test macro-F1 and accuracy of a class-balanced logistic regression, ``C`` chosen on validation."""
-    from recbole_meta.benchmark.peterrec.baselines import profile_scores
+    from recbole_meta.benchmark.peterrec.baselines import balanced_logistic_on_valid, profile_scores
 
     scaler = StandardScaler().fit(features["train"])
     x = {phase: scaler.transform(value) for phase, value in features.items()}
-    best = None
-    for c in PROBE_C_GRID:
-        model = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
-        model.fit(x["train"], labels["train"])
-        valid = profile_scores(labels["valid"], model.predict(x["valid"]))["macrof1"]
-        if best is None or valid > best[0]:
-            best = (valid, model)
-    return profile_scores(labels["test"], best[1].predict(x["test"]))
+    _, model = balanced_logistic_on_valid(x, labels, PROBE_C_GRID, seed)
+    return profile_scores(labels["test"], model.predict(x["test"]))
 
 
 def probe_run(name, tasks, backbone="causal"):
@@ -104,22 +97,13 @@ def probe_run(name, tasks, backbone="causal"):
     def run(ctx):
         from recbole.utils import init_seed
 
-        from recbole_meta.benchmark.peterrec.config import recbole_config
+        from recbole_meta.benchmark.peterrec.config import finetune_config
 
         metrics = {}
         for task in ctx.config.get("profile_tasks", tasks):
             mode = "peter_zero" if backbone == "random" else "fine_cls"
             path = ctx.data["backbones"].get(backbone, ctx.data["backbone"])
-            config = recbole_config(
-                ctx.config,
-                ctx.seed,
-                ctx.run_dir,
-                ctx.out_dir,
-                stage="finetune",
-                downstream_task=task,
-                finetune_mode=mode,
-                pretrained_path=path,
-            )
+            config = finetune_config(ctx, task, finetune_mode=mode, pretrained_path=path)
             init_seed(ctx.seed, True)
             (train, valid, test), model, _ = build_trainer(config, ctx.data["dataset"])
             splits = {"train": train._dataset, "valid": valid._dataset, "test": test._dataset}

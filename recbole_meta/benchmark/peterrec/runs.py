@@ -9,7 +9,7 @@ import copy
 import os
 import time
 
-from recbole_meta.benchmark.peterrec.config import build_trainer, recbole_config
+from recbole_meta.benchmark.peterrec.config import build_trainer, finetune_config
 from recbole_meta.benchmark.suite import Run, RunResult
 
 MODES = (
@@ -42,13 +42,9 @@ def finetune(ctx, task, mode, insertion, readout="last", backbone="causal", curv
 
     data = ctx.data
     start = time.perf_counter()
-    config = recbole_config(
-        ctx.config,
-        ctx.seed,
-        ctx.run_dir,
-        ctx.out_dir,
-        stage="finetune",
-        downstream_task=task,
+    config = finetune_config(
+        ctx,
+        task,
         finetune_mode=mode,
         patch_insertion=insertion,
         readout=readout,
@@ -118,15 +114,23 @@ def build_downstream_task(ctx, task):
     """The RecBole config and the task split of ``task``, fed the domain of the suite's backbone."""
     from recbole_meta.data.sequence_tasks import build_task
 
-    config = recbole_config(
-        ctx.config, ctx.seed, ctx.run_dir, ctx.out_dir, stage="finetune", downstream_task=task
-    )
+    config = finetune_config(ctx, task)
     domain = "source" if task == "transfer" else ctx.config.get("pretrain_domain", "all")
     return config, build_task(config, ctx.data["dataset"], domain=domain)
 
 
-def profile_baseline(kind):
-    """Majority class or bag-of-items logistic regression (``lr``: the input sequence; ``lr_full``: all)."""
+# The hashed run config of each baseline kind (a record is attached to its run by this config).
+BASELINE_CONFIGS = {
+    "lr": {"baseline": "lr", "history": "sequence"},
+    "lr_full": {"baseline": "lr", "history": "full"},
+    "majority": {"baseline": "majority"},
+    "popularity": {"baseline": "popularity"},
+}
+
+
+def profile_baseline(name, kind):
+    """A run of a profile baseline: majority class or bag-of-items logistic regression (``lr``: the input
+    sequence; ``lr_full``: the whole history)."""
     from recbole_meta.benchmark.peterrec import baselines
 
     def run(ctx):
@@ -144,11 +148,12 @@ def profile_baseline(kind):
                 info[f"{task_name}_C"] = chosen["C"]
         return RunResult(metrics=metrics, info=info)
 
-    return run
+    return Run(name=name, fn=run, config=BASELINE_CONFIGS[kind])
 
 
-def transfer_baseline(kind):
-    """Popularity or bag-of-items logistic regression over the target items, scored as the neural runs."""
+def transfer_baseline(name, kind, config=None):
+    """A run of a transfer baseline: popularity or bag-of-items logistic regression over the target items,
+    scored as the neural runs; ``config``: its hashed config (default: that of ``kind``)."""
     from recbole_meta.benchmark.peterrec import baselines
     from recbole_meta.data.sequence_tasks import NO_SOURCE_GROUP
 
@@ -175,7 +180,7 @@ def transfer_baseline(kind):
                 metrics[f"{label} {group}"] = baselines.ranking_metrics(config, subset, test[mask], mode)
         return RunResult(metrics=metrics, info=info)
 
-    return run
+    return Run(name=name, fn=run, config=BASELINE_CONFIGS[kind] if config is None else config)
 
 
 # ---------------------------------------------------------------------------------------------- step time
@@ -187,16 +192,7 @@ def step_time(task):
 
         built = {}
         for mode in ("peterrec", "fine_all"):
-            config = recbole_config(
-                ctx.config,
-                ctx.seed,
-                ctx.run_dir,
-                ctx.out_dir,
-                stage="finetune",
-                downstream_task=task,
-                finetune_mode=mode,
-                pretrained_path=ctx.data["backbone"],
-            )
+            config = finetune_config(ctx, task, finetune_mode=mode, pretrained_path=ctx.data["backbone"])
             (train, _, _), model, trainer = build_trainer(config, ctx.data["dataset"])
             batches = [copy.deepcopy(b) for _, b in zip(range(4), train)]
             built[mode] = (model, trainer.optimizer, batches)

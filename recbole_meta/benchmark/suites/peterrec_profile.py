@@ -23,9 +23,9 @@ Run with ``--threads 1`` (the regenerate command does): on the shared 2-core mac
 load were measured 10x slower than one.
 """
 
-from recbole_meta.benchmark.peterrec.ml100k import ml100k_suite
 from recbole_meta.benchmark.peterrec.runs import MODES, PROFILE_TASKS, mode_run, profile_baseline, step_time
-from recbole_meta.benchmark.suite import Run, register_suite
+from recbole_meta.benchmark.peterrec.suite_builder import ml100k_suite
+from recbole_meta.benchmark.suite import register_suite
 
 
 @register_suite("peterrec_profile")
@@ -37,13 +37,9 @@ def peterrec_profile(options):
         mode_run("FineAll-mean-readout", "fine_all", "serial", PROFILE_TASKS, readout="mean"),
     ]
     runs += [
-        Run("BagOfItems-LR", profile_baseline("lr"), config={"baseline": "lr", "history": "sequence"}),
-        Run(
-            "BagOfItems-LR-full-history",
-            profile_baseline("lr_full"),
-            config={"baseline": "lr", "history": "full"},
-        ),
-        Run("Majority", profile_baseline("majority"), config={"baseline": "majority"}),
+        profile_baseline("BagOfItems-LR", "lr"),
+        profile_baseline("BagOfItems-LR-full-history", "lr_full"),
+        profile_baseline("Majority", "majority"),
         step_time("gender"),
     ]
     description = (
@@ -55,12 +51,4 @@ def peterrec_profile(options):
         "and task. Fine-tuning: Adam, lr 0.001, batch 128, at most 20 epochs, early stopping on validation "
         "macro-F1 (patience 4)."
     )
-    return ml100k_suite(
-        name="peterrec_profile",
-        description=description,
-        runs=runs,
-        domain="all",
-        options=options,
-        compare="PeterRec-serial",
-        primary_metric="macrof1",
-    )
+    return ml100k_suite("peterrec_profile", description, runs, "all", options, primary_metric="macrof1")

@@ -2,10 +2,9 @@
 generator), where unlabelled behaviour is plentiful and labels are scarce."""
 
 from recbole_meta.benchmark.peterrec.config import QUICK, SHARED
-from recbole_meta.benchmark.peterrec.pretraining import prepare_backbones
-from recbole_meta.benchmark.peterrec.report import paper_claims
 from recbole_meta.benchmark.peterrec.runs import MODES, mode_run, profile_baseline
-from recbole_meta.benchmark.suite import Run, Suite, register_suite
+from recbole_meta.benchmark.peterrec.suite_builder import peterrec_suite
+from recbole_meta.benchmark.suite import register_suite
 
 SYNTHETIC_TASKS = ("gender", "age")
 
@@ -34,10 +33,7 @@ def peterrec_synthetic(options):
         mode_run("PeterRec-serial-mean-readout", "peterrec", "serial", SYNTHETIC_TASKS, readout="mean"),
         mode_run("FineAll-mean-readout", "fine_all", "serial", SYNTHETIC_TASKS, readout="mean"),
     ]
-    runs += [
-        Run("BagOfItems-LR", profile_baseline("lr"), config={"baseline": "lr", "history": "sequence"}),
-        Run("Majority", profile_baseline("majority"), config={"baseline": "majority"}),
-    ]
+    runs += [profile_baseline("BagOfItems-LR", "lr"), profile_baseline("Majority", "majority")]
     description = (
         "The same protocol on synthetic data where unlabelled behaviour is plentiful and labels scarce: the "
         "harness's generator (`recbole_meta.benchmark.synthetic`, seed 0) with 6,000 users, 1,500 items and "
@@ -45,17 +41,4 @@ def peterrec_synthetic(options):
         "backbone is pre-trained on every user's sequence (at most 10 epochs); only 10% of the users are "
         "labelled for fine-tuning (10% validation, 80% test). Gender (2 classes) and age (7 groups)."
     )
-    return Suite(
-        name="peterrec_synthetic",
-        description=description,
-        config=config,
-        quick_config=quick,
-        runs=runs,
-        seeds=(0, 1, 2),
-        prepare=prepare_backbones("peterrec_synthetic", "all"),
-        compare="PeterRec-serial",
-        primary_metric="macrof1",
-        info_columns=(),
-        regenerate_command="python -m recbole_meta.benchmark peterrec_synthetic --threads 1",
-        report_hook=paper_claims("macrof1"),
-    )
+    return peterrec_suite("peterrec_synthetic", description, config, quick, runs, "all", "macrof1")

@@ -19,10 +19,9 @@ the simple baselines (bag-of-items logistic regression, majority class, populari
 
 from recbole_meta.benchmark.peterrec.config import QUICK, SHARED
 from recbole_meta.benchmark.peterrec.diagnostics import next_item_run, probe_run
-from recbole_meta.benchmark.peterrec.pretraining import prepare_backbones
-from recbole_meta.benchmark.peterrec.report import paper_claims
 from recbole_meta.benchmark.peterrec.runs import mode_run, profile_baseline, step_time, transfer_baseline
-from recbole_meta.benchmark.suite import Run, Suite, register_suite
+from recbole_meta.benchmark.peterrec.suite_builder import peterrec_suite
+from recbole_meta.benchmark.suite import register_suite
 from recbole_meta.benchmark.synthetic_transfer import TARGET_DOMAIN
 
 TASKS = ("gender", "transfer")
@@ -95,10 +94,10 @@ def peterrec_synthetic_transfer(options):
         mode_run("NextItNet-target-only", "scratch", "serial", TASKS),
         mode_run("SASRec-target-only", "scratch", "serial", TASKS, encoder="sasrec", **SASREC),
         mode_run("PeterRec-masked", "peterrec", "serial", TASKS, backbone="masked"),
-        Run("BagOfItems-LR", profile_baseline("lr"), config={"baseline": "lr", "history": "sequence"}),
-        Run("Majority", profile_baseline("majority"), config={"baseline": "majority"}),
-        Run("Popularity", transfer_baseline("popularity"), config={"baseline": "popularity"}),
-        Run("BagOfItems-LR-transfer", transfer_baseline("lr"), config={"baseline": "lr", "task": "transfer"}),
+        profile_baseline("BagOfItems-LR", "lr"),
+        profile_baseline("Majority", "majority"),
+        transfer_baseline("Popularity", "popularity"),
+        transfer_baseline("BagOfItems-LR-transfer", "lr", config={"baseline": "lr", "task": "transfer"}),
         step_time("gender"),
     ]
     claims = [
@@ -127,17 +126,6 @@ def peterrec_synthetic_transfer(options):
         "(patience 3). SASRec-target-only: RecBole's SASRec (2 blocks, 2 heads, d 32, dropout 0.2) under the "
         "same heads, trained on the task alone."
     )
-    return Suite(
-        name="peterrec_synthetic_transfer",
-        description=description,
-        config=config,
-        quick_config=quick,
-        runs=runs,
-        seeds=(0, 1, 2),
-        prepare=prepare_backbones("peterrec_synthetic_transfer", "source"),
-        compare="PeterRec-serial",
-        primary_metric="macrof1",
-        info_columns=(),
-        regenerate_command="python -m recbole_meta.benchmark peterrec_synthetic_transfer --threads 1",
-        report_hook=paper_claims("macrof1", extra=claims),
+    return peterrec_suite(
+        "peterrec_synthetic_transfer", description, config, quick, runs, "source", "macrof1", claims=claims
     )

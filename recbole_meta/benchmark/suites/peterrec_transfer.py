@@ -1,17 +1,17 @@
 """``peterrec_transfer``: PeterRec against its fine-tuning alternatives on ml-100k cold-start transfer (the
 protocol is described in :mod:`recbole_meta.benchmark.suites.peterrec_profile`)."""
 
-from recbole_meta.benchmark.peterrec.ml100k import ml100k_suite
 from recbole_meta.benchmark.peterrec.runs import MODES, mode_run, step_time, transfer_baseline
-from recbole_meta.benchmark.suite import Run, register_suite
+from recbole_meta.benchmark.peterrec.suite_builder import ml100k_suite
+from recbole_meta.benchmark.suite import register_suite
 
 
 @register_suite("peterrec_transfer")
 def peterrec_transfer(options):
     runs = [mode_run(name, mode, insertion, ("transfer",)) for name, mode, insertion in MODES]
     runs += [
-        Run("BagOfItems-LR", transfer_baseline("lr"), config={"baseline": "lr", "history": "sequence"}),
-        Run("Popularity", transfer_baseline("popularity"), config={"baseline": "popularity"}),
+        transfer_baseline("BagOfItems-LR", "lr"),
+        transfer_baseline("Popularity", "popularity"),
         step_time("transfer"),
     ]
     description = (
@@ -24,12 +24,4 @@ def peterrec_transfer(options):
         "Fine-tuning: Adam, lr 0.001, batch 128, softmax over the target movies, at most 20 epochs, early "
         "stopping on validation MRR@5 (patience 4)."
     )
-    return ml100k_suite(
-        name="peterrec_transfer",
-        description=description,
-        runs=runs,
-        domain="source",
-        options=options,
-        compare="PeterRec-serial",
-        primary_metric="mrr@5",
-    )
+    return ml100k_suite("peterrec_transfer", description, runs, "source", options, primary_metric="mrr@5")
