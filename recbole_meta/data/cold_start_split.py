@@ -372,16 +372,7 @@ class ColdStartSplit:
                     self.train_rows[int(user)] = support
                 else:
                     skipped_train += 1
-                if len(new_rows) >= q and len(support) >= min_s:
-                    task = self._new_item_task(
-                        user, support, new_rows, rng.choice(new_rows, q, replace=False)
-                    )
-                    if task is not None:
-                        self.tasks["item_cold"].append(task)
-                    else:
-                        skipped["item_cold"] += 1
-                else:
-                    skipped["item_cold"] += 1
+                self._add_task("item_cold", self._new_item_task(user, support, new_rows, rng), skipped)
             elif group == VALIDATION:
                 if len(old_rows) >= q + min_s:
                     query = rng.choice(old_rows, size=q, replace=False)
@@ -396,16 +387,7 @@ class ColdStartSplit:
                     self.tasks["user_cold"].append(Task(user, support, query))
                 else:
                     skipped["user_cold"] += 1
-                if len(new_rows) >= q and len(support) >= min_s:
-                    task = self._new_item_task(
-                        user, support, new_rows, rng.choice(new_rows, q, replace=False)
-                    )
-                    if task is not None:
-                        self.tasks["user_item_cold"].append(task)
-                    else:
-                        skipped["user_item_cold"] += 1
-                else:
-                    skipped["user_item_cold"] += 1
+                self._add_task("user_item_cold", self._new_item_task(user, support, new_rows, rng), skipped)
         self.report[
             f"existing users without a warm holdout (warm_holdout_fraction {self.warm_holdout_fraction:g})"
         ] = no_holdout
@@ -419,14 +401,26 @@ class ColdStartSplit:
             self.report[f"{state}: users skipped (need {need} ratings of the state's kind)"] = skipped[state]
         self._skipped = skipped
 
-    def _new_item_task(self, user, support, new_rows, query):
-        """An item_cold / user_item_cold task; its support depends on ``item_state_support``.
+    def _add_task(self, state, task, skipped):
+        """Append ``task`` to ``state``'s tasks, or count the user as skipped for ``state`` when it is ``None``."""
+        if task is None:
+            skipped[state] += 1
+        else:
+            self.tasks[state].append(task)
 
-        ``existing`` (default): the user's known existing-item ratings. ``state`` (MeLU's released code): the
-        support is the user's other new-item ratings, so support and query both come from the state's items;
-        ``None`` when fewer than ``min_support_size`` are left. The query draw is the same in both modes, so the
-        other states' tasks do not change.
+    def _new_item_task(self, user, support, new_rows, rng):
+        """An item_cold / user_item_cold task of ``query_size`` of the user's new-item ratings, or ``None``.
+
+        ``None`` when the user has fewer new-item ratings than ``query_size`` or ``support`` (the user's known
+        existing-item ratings) is below ``min_support_size``; only then is no query drawn. The support depends on
+        ``item_state_support``: ``existing`` (default) keeps ``support``; ``state`` (MeLU's released code) takes
+        the user's other new-item ratings, so support and query both come from the state's items (``None`` when
+        fewer than ``min_support_size`` are left). The query draw is the same in both modes, so the other states'
+        tasks do not change.
         """
+        if len(new_rows) < self.query_size or len(support) < self.min_support:
+            return None
+        query = rng.choice(new_rows, self.query_size, replace=False)
         if self.item_state_support == "existing":
             return Task(user, support, query)
         own = np.setdiff1d(new_rows, query)

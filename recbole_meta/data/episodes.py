@@ -81,6 +81,27 @@ def collate_tasks(split, tasks, uid_field, dtype=torch.float32):
     return Interaction(batch)
 
 
+def one_task_batch(uid_field, user, support_items, support_ratings, query_items, dtype=torch.float32):
+    """A meta-batch holding one task given as plain lists (a user's ratings in serving): the same fields and
+    padding as :func:`collate_tasks`; the query's ratings are unknown (zeros)."""
+
+    def row(values, row_dtype):
+        out = torch.zeros(1, max(len(values), 1), dtype=row_dtype)
+        out[0, : len(values)] = torch.as_tensor(values, dtype=row_dtype)
+        return out
+
+    batch = {
+        uid_field: torch.tensor([user]),
+        SUPPORT_ITEM: row(support_items, torch.long),
+        SUPPORT_RATING: row(support_ratings, dtype),
+        SUPPORT_MASK: row([1.0] * len(support_items), dtype),
+        QUERY_ITEM: row(query_items, torch.long),
+        QUERY_RATING: torch.zeros(1, max(len(query_items), 1), dtype=dtype),
+        QUERY_MASK: row([1.0] * len(query_items), dtype),
+    }
+    return Interaction(batch)
+
+
 class EpisodeLoader:
     """Iterates over meta-batches of tasks (``Interaction`` objects, see the module docstring).
 

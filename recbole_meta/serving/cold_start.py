@@ -23,17 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from recbole.data.interaction import Interaction
 from recbole.utils import FeatureType
 
-from recbole_meta.data.episodes import (
-    QUERY_ITEM,
-    QUERY_MASK,
-    QUERY_RATING,
-    SUPPORT_ITEM,
-    SUPPORT_MASK,
-    SUPPORT_RATING,
-)
+from recbole_meta.data.episodes import one_task_batch
 from recbole_meta.model.feature_encoder import FeatureEncoder
 from recbole_meta.model.meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.evidence import _titles, select_evidence_candidates
@@ -247,30 +239,10 @@ class ColdStartRecommender:
 
     # ------------------------------------------------------------------------------------------ predict
     def _batch(self, user_id, support_ids, support_ratings, item_ids):
-        device = self.config["device"]
-        dtype = torch.get_default_dtype()
-        width = max(len(item_ids), 1)
-        query = torch.zeros(1, width, dtype=torch.long)
-        query[0, : len(item_ids)] = torch.as_tensor(item_ids, dtype=torch.long)
-        query_mask = torch.zeros(1, width, dtype=dtype)
-        query_mask[0, : len(item_ids)] = 1.0
-        size = max(len(support_ids), 1)
-        s_item = torch.zeros(1, size, dtype=torch.long)
-        s_rating = torch.zeros(1, size, dtype=dtype)
-        s_mask = torch.zeros(1, size, dtype=dtype)
-        s_item[0, : len(support_ids)] = torch.as_tensor(support_ids, dtype=torch.long)
-        s_rating[0, : len(support_ids)] = torch.as_tensor(support_ratings, dtype=dtype)
-        s_mask[0, : len(support_ids)] = 1.0
-        batch = {
-            self.uid_field: torch.tensor([user_id]),
-            SUPPORT_ITEM: s_item,
-            SUPPORT_RATING: s_rating,
-            SUPPORT_MASK: s_mask,
-            QUERY_ITEM: query,
-            QUERY_RATING: torch.zeros(1, width, dtype=dtype),
-            QUERY_MASK: query_mask,
-        }
-        return Interaction(batch).to(device)
+        batch = one_task_batch(
+            self.uid_field, user_id, support_ids, support_ratings, item_ids, torch.get_default_dtype()
+        )
+        return batch.to(self.config["device"])
 
     def _known_support(self, user_id):
         inter = self.dataset.inter_feat

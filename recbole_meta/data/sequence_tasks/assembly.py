@@ -22,6 +22,19 @@ def pad_sequences(sequences, max_len, empty_token):
     return out, lengths, empty
 
 
+def next_item_columns(sequences, targets, users, max_len, empty_token):
+    """The columns of rows that rank a target item after a user's sequence (``seq``, ``len``, ``item``,
+    ``user``; see :func:`pad_sequences`), and the rows whose sequence was empty."""
+    seq, lengths, empty = pad_sequences(sequences, max_len, empty_token)
+    columns = {
+        "seq": seq,
+        "len": lengths,
+        "item": np.asarray(targets, dtype=np.int64),
+        "user": np.asarray(users, dtype=np.int64),
+    }
+    return columns, empty
+
+
 def split_users(users, fractions, rng, strata=None):
     """Split ``users`` into train / valid / test by ``fractions`` (within each stratum when ``strata`` given)."""
     users = np.asarray(users)

@@ -2,7 +2,14 @@
 
 import numpy as np
 
-from recbole_meta.data.sequence_tasks.assembly import _domain, _field_names, _new_task, _split, pad_sequences
+from recbole_meta.data.sequence_tasks.assembly import (
+    _domain,
+    _field_names,
+    _new_task,
+    _split,
+    next_item_columns,
+    pad_sequences,
+)
 from recbole_meta.data.sequence_tasks.containers import NO_SOURCE_GROUP, PRETRAIN
 from recbole_meta.data.sequence_tasks.readers import user_histories
 
@@ -47,13 +54,7 @@ def build_pretrain_task(config, dataset, domain):
     columns = {"seq": seq, "len": lengths, "user": np.asarray(window_users, dtype=np.int64)}
     task.splits["train"] = _split(task, "train", columns, names)
     for phase, (inputs, targets, users) in eval_rows.items():
-        seq, lengths, _ = pad_sequences(inputs, max_len, task.mask_token)
-        columns = {
-            "seq": seq,
-            "len": lengths,
-            "item": np.asarray(targets, dtype=np.int64),
-            "user": np.asarray(users, dtype=np.int64),
-        }
+        columns, _ = next_item_columns(inputs, targets, users, max_len, task.mask_token)
         task.splits[phase] = _split(task, phase, columns, names)
     task.summary = {
         "task": PRETRAIN,

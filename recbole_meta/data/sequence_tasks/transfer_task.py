@@ -9,7 +9,7 @@ from recbole_meta.data.sequence_tasks.assembly import (
     _field_names,
     _new_task,
     _split,
-    pad_sequences,
+    next_item_columns,
     split_users,
 )
 from recbole_meta.data.sequence_tasks.containers import (
@@ -79,13 +79,7 @@ def build_transfer_task(config, dataset, seed, n_negatives=DEFAULT_NEGATIVES):
                     row, take = _sample_candidates(rng, positive, seen, len(output_names), n_negatives)
                     short_rows += take < n_negatives
                     candidates.append(row)
-        seq, lengths, empty = pad_sequences(sequences, max_len, task.mask_token)
-        columns = {
-            "seq": seq,
-            "len": lengths,
-            "item": np.asarray(rows_target, dtype=np.int64),
-            "user": np.asarray(rows_user, dtype=np.int64),
-        }
+        columns, empty = next_item_columns(sequences, rows_target, rows_user, max_len, task.mask_token)
         if phase != "train":
             columns[CANDIDATES_FIELD] = np.stack(candidates)
         split = _split(

@@ -64,6 +64,16 @@ class BiasTerms(nn.Module):
         item_mean = np.where(counts > 0, mu + sums / np.maximum(counts, 1.0), mu)
         self.register_buffer("item_mean", torch.as_tensor(item_mean, dtype=dtype))
 
+    @classmethod
+    def from_config(cls, split, config, leave_one_out=None):
+        """Bias terms with the model's ``bias_item_shrinkage`` and ``bias_user_shrinkage``; leave-one-out in
+        training as ``bias_leave_one_out`` says, unless ``leave_one_out`` is given."""
+        if leave_one_out is None:
+            leave_one_out = config["bias_leave_one_out"]
+        return cls(
+            split, config["bias_item_shrinkage"], config["bias_user_shrinkage"], leave_one_out=leave_one_out
+        )
+
     def item_bias_for(self, items, user=None):
         """b_i of ``items``; in training mode with ``leave_one_out`` and a ``user`` (0-d), b_i^(-u)."""
         if not (self.leave_one_out and self.training and user is not None):

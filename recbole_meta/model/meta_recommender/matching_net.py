@@ -64,12 +64,7 @@ class MatchingNet(MetaRecommender):
         self.gate = nn.Sequential(
             nn.Linear(self.embed.output_size + 4, gate_hidden), nn.ReLU(), nn.Linear(gate_hidden, 1)
         )
-        self.bias = BiasTerms(
-            self.split,
-            config["bias_item_shrinkage"],
-            config["bias_user_shrinkage"],
-            leave_one_out=config["bias_leave_one_out"],
-        )
+        self.bias = BiasTerms.from_config(self.split, config)
         self.attend_to = config["attend_to"]
         if self.attend_to not in ("rating", "residual"):
             raise ValueError(f"attend_to must be 'rating' or 'residual', got {self.attend_to!r}")

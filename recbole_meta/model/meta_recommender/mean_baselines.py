@@ -22,7 +22,7 @@ class MeanBaseline(MetaRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.bias = BiasTerms(self.split, config["bias_item_shrinkage"], config["bias_user_shrinkage"])
+        self.bias = BiasTerms.from_config(self.split, config, leave_one_out=False)  # nothing is trained
 
 
 @register_model

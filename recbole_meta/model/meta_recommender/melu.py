@@ -61,12 +61,7 @@ class MeLU(MetaRecommender):
         self.output = nn.Linear(width, 1)
         self.predict_residual = bool(config["predict_residual"])
         if self.predict_residual:
-            self.bias = BiasTerms(
-                self.split,
-                config["bias_item_shrinkage"],
-                config["bias_user_shrinkage"],
-                leave_one_out=config["bias_leave_one_out"],
-            )
+            self.bias = BiasTerms.from_config(self.split, config)
         elif config["init_output_bias"]:
             # start from the global-mean predictor rather than from 0 on a 1-5 scale
             _, _, ratings = self.split.train_interactions()

@@ -69,12 +69,7 @@ class ProtoRec(MetaRecommender):
         self.shift = nn.Parameter(torch.zeros(()))
         self.use_item_bias = bool(config["use_item_bias"])
         if self.use_item_bias:
-            self.bias = BiasTerms(
-                self.split,
-                config["bias_item_shrinkage"],
-                config["bias_user_shrinkage"],
-                leave_one_out=config["bias_leave_one_out"],
-            )
+            self.bias = BiasTerms.from_config(self.split, config)
             self.item_bias_weight = nn.Parameter(torch.ones(()))
 
     def score(self, user, support_item, support_rating, support_mask, target_item):
