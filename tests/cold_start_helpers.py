@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from recbole_meta.benchmark.suite import TINY_EPISODES
 from tests.helpers import TEST_DATA, write_atomic  # noqa: F401  (write_atomic: used here)
 
 
@@ -89,14 +90,9 @@ def cold_config(data_path=TEST_DATA, **overrides):
         "seed": 2020,
         "state": "WARNING",
         "checkpoint_dir": "saved",
-        "min_user_inter": 10,
-        "max_user_inter": 30,
-        "query_size": 4,
+        **TINY_EPISODES,
         "new_user_ratio": 0.25,
         "valid_user_ratio": 0.15,
-        "new_item_rule": {"field": "release_year", "min": 1997},
-        "rating_range": [1, 5],
-        "meta_batch_size": 8,
         "embedding_size": 4,
         "mlp_hidden_size": [8, 8],
     }

@@ -24,6 +24,16 @@ SUITES_PACKAGE = "recbole_meta.benchmark.suites"
 # The small atomic dataset ``tiny`` (60 users, 40 items, user and item features) that --quick runs and the
 # tests use; it ships inside the package, so a quick run works from an installed wheel.
 QUICK_DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quick_data")
+# The cold-start protocol that fits ``tiny`` (its users have 10-30 ratings on a 1-5 scale; the items released from
+# 1997 on are the new items), for the episodic models' quick runs and tests.
+TINY_EPISODES = {
+    "min_user_inter": 10,
+    "max_user_inter": 30,
+    "query_size": 4,
+    "new_item_rule": {"field": "release_year", "min": 1997},
+    "rating_range": [1, 5],
+    "meta_batch_size": 8,
+}
 
 
 # ------------------------------------------------------------------------------------------------ run level

@@ -29,7 +29,7 @@ import time
 
 from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, recbole_run, register_suite
 from recbole_meta.benchmark.effects import effects_table, gap_share_table
-from recbole_meta.benchmark.suite import QUICK_DATA_PATH, timing_suite
+from recbole_meta.benchmark.suite import QUICK_DATA_PATH, TINY_EPISODES, timing_suite
 
 _TINY = QUICK_DATA_PATH
 
@@ -49,14 +49,9 @@ QUICK = {
     "dataset": "tiny",
     "data_path": _TINY,
     "epochs": 1,
-    "min_user_inter": 10,
-    "max_user_inter": 30,
-    "query_size": 4,
+    **TINY_EPISODES,
     "new_user_ratio": 0.25,
     "valid_user_ratio": 0.15,
-    "new_item_rule": {"field": "release_year", "min": 1997},
-    "rating_range": [1, 5],
-    "meta_batch_size": 8,
     "embedding_size": 4,
     "mlp_hidden_size": [8, 8],
 }

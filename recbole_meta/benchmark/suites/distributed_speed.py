@@ -19,7 +19,7 @@ import time
 import torch
 
 from recbole_meta.benchmark import Run, RunResult, Suite, register_suite
-from recbole_meta.benchmark.suite import QUICK_DATA_PATH
+from recbole_meta.benchmark.suite import QUICK_DATA_PATH, TINY_EPISODES
 
 _TINY = QUICK_DATA_PATH
 
@@ -32,14 +32,7 @@ MODELS = {
     "PeterRec-pretrain": ("sequences", {"model": "PeterRec", "stage": "pretrain", "steps": 12}),
 }
 QUICK_MODELS = {
-    "MeLU": {
-        "min_user_inter": 10,
-        "max_user_inter": 30,
-        "query_size": 4,
-        "meta_batch_size": 8,
-        "new_item_rule": {"field": "release_year", "min": 1997},
-        "rating_range": [1, 5],
-    },
+    "MeLU": TINY_EPISODES,
     "SSLTwoTower": {"train_batch_size": 64, "ssl_batch_size": 16},
     "PeterRec-pretrain": {"train_batch_size": 16, "MAX_ITEM_LIST_LENGTH": 12},
 }
