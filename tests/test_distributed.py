@@ -5,6 +5,7 @@ import re
 import socket
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,7 +17,7 @@ from recbole_meta.distributed.process_group import check_settings, choose_backen
 from recbole_meta.quick_start import build_run
 from tests.cold_start_helpers import cold_config
 from tests.distributed_helpers import free_port, train_with_a_failing_rank
-from tests.helpers import REPO_ROOT, TEST_DATA, run_python
+from tests.helpers import REPO_ROOT, TEST_DATA, run_python, write_atomic
 
 
 # ------------------------------------------------------------------------------------------ settings (no processes)
@@ -201,3 +202,65 @@ def test_torchrun_starts_the_processes_and_rank_0_alone_reports():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("test result: recall@10=") == 1, out.stdout
+
+
+# ------------------------------------------------------------------------------- PeterRec pre-training (DDP)
+def _sequences(root, name, lengths, n_items=30, seed=0):
+    """Users ``u0..`` with ``lengths[k]`` distinct items each, in time order (no ``.user`` / ``.item`` file)."""
+    rng = np.random.default_rng(seed)
+    rows, t = [], 0
+    for user, length in enumerate(lengths):
+        for item in rng.choice(n_items, size=length, replace=False):
+            t += 1
+            rows.append((f"u{user}", f"i{item}", t))
+    header = ["user_id:token", "item_id:token", "timestamp:float"]
+    return write_atomic(str(root), name, (None, []), (None, []), (header, rows))
+
+
+def _pretrain_one_and_two(tmp_path, name, lengths):
+    config = {
+        "data_path": _sequences(tmp_path, name, lengths),
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "stage": "pretrain",
+        "embedding_size": 8,
+        "dilations": [1, 2],
+        "block_num": 1,
+        "MAX_ITEM_LIST_LENGTH": 16,
+        "train_batch_size": 16,  # global: 8 sequences a process, rows 0, 2, 4... on rank 0 (strided, unshuffled)
+        "shuffle": False,
+        "learning_rate": 0.01,
+        "epochs": 1,
+        "eval_step": 0,  # the checkpoint holds the last epoch's parameters
+        "seed": 0,
+        "state": "WARNING",
+        "show_progress": False,
+        "checkpoint_dir": str(tmp_path / name),
+    }
+    single = run_recbole_meta("PeterRec", name, config_dict=config, argv=[])
+    double = run_recbole_meta(
+        "PeterRec", name, config_dict={**config, "nproc": 2, "port": free_port()}, argv=[]
+    )
+    _, _, initial, _ = build_run(Config("PeterRec", name, config_dict=config, argv=[]))
+    one, two = (
+        {k: v.double() for k, v in load_checkpoint(run["saved_model_file"])["backbone_state"].items()}
+        for run in (single, double)
+    )
+    start = {k: p.detach().double() for k, p in initial.backbone.named_parameters()}
+    moved = max((one[k] - start[k]).abs().max().item() for k in start)
+    apart = max((two[k] - one[k]).abs().max().item() for k in start)
+    return moved, apart
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [
+        [8] * 64,  # every training window holds 7 next-item positions: equal shares
+        # users of 4 and 14 items alternate, so rank 0's windows hold 1 position each and rank 1's 11: a plain
+        # per-process mean averaged by DDP would weigh rank 0's positions 11 times more than one process does
+        [4, 14] * 32,
+    ],
+    ids=["equal-token-counts", "unequal-token-counts"],
+)
+def test_peterrec_pretraining_on_two_processes_equals_one(tmp_path, lengths):
+    moved, apart = _pretrain_one_and_two(tmp_path, "seq", lengths)
+    assert moved > 1e-2 and apart < 1e-5, (moved, apart)

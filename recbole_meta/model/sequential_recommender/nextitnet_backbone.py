@@ -28,6 +28,10 @@ subclass changes:
   - masked: a fraction of the valid positions is selected; of those 80% are replaced by ``[MASK]``, 10% by a
     random item and 10% are left unchanged; the network predicts the original items at the selected positions,
     :math:`\sum_{i \in \Delta} \log p(x_i \mid \tilde{x})`.
+
+  Either loss is the mean over the predicted positions of the batch. With several processes each holds a share
+  of the batch's sequences, hence of its positions: the loss is weighted so that the gradient DDP averages is
+  that of the mean over all the processes' positions (the single-process gradient, however unequal the shares).
 * **Model patches** (:mod:`recbole_meta.model.sequential_recommender.model_patch`) can be inserted into the blocks.
 """
 
@@ -35,6 +39,10 @@ import torch
 from recbole.model.sequential_recommender.nextitnet import NextItNet, ResidualBlock_b
 from torch import nn
 from torch.nn import functional as F
+
+from recbole_meta.distributed import is_distributed
+from recbole_meta.distributed.gather import all_sum
+from recbole_meta.distributed.sharding import global_mean_loss
 
 OBJECTIVES = ("causal", "masked")
 READOUTS = ("last", "mean")
@@ -203,9 +211,7 @@ class NextItNetBackbone(NextItNet):
         targets = item_seq[:, 1:]
         positions = torch.arange(targets.size(1), device=item_seq.device).unsqueeze(0)
         has_next = positions < (item_seq_len - 1).unsqueeze(1)
-        if not has_next.any():
-            raise ValueError("causal pre-training needs sequences of at least 2 items")
-        return F.cross_entropy(self.item_logits(output[has_next]), targets[has_next])
+        return self._positions_loss(output[has_next], targets[has_next], "sequences of at least 2 items")
 
     def masked_loss(self, item_seq, item_seq_len, mask_ratio, random_items, replace_probs=(0.8, 0.1, 0.1)):
         """Cross-entropy of the original items at the positions selected by :func:`mask_items`."""
@@ -213,7 +219,18 @@ class NextItNetBackbone(NextItNet):
             item_seq, item_seq_len, mask_ratio, self.mask_token, random_items, replace_probs
         )
         output = self.sequence_output(corrupted, item_seq_len)
-        return F.cross_entropy(self.item_logits(output[selected]), item_seq[selected])
+        return self._positions_loss(output[selected], item_seq[selected], "a selected position")
+
+    def _positions_loss(self, representations, targets, needs):
+        """Mean cross-entropy of the items ``targets`` over the positions of the batch, on every process."""
+        count = torch.tensor(len(targets), device=targets.device)
+        total = int(all_sum(count))  # the batch's positions on all the processes
+        if total == 0:
+            raise ValueError(f"{self.objective} pre-training needs {needs}")
+        if not is_distributed():
+            return F.cross_entropy(self.item_logits(representations), targets)
+        losses = F.cross_entropy(self.item_logits(representations), targets, reduction="none")
+        return global_mean_loss(losses, total)
 
     def next_item_representation(self, item_seq, item_seq_len):
         """The representation that predicts the item after each sequence.
