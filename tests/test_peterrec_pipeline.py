@@ -13,6 +13,15 @@ from recbole_meta.registry import get_model, get_trainer
 from tests.helpers import REPO_ROOT, run_python
 from tests.peterrec_planted import planted_config, write_planted
 
+# RecBole's SASRec keys for a target-only encoder small enough for the planted data, without dropout
+TINY_SASREC = {
+    "hidden_size": 16,
+    "n_heads": 2,
+    "inner_size": 32,
+    "hidden_dropout_prob": 0.0,
+    "attn_dropout_prob": 0.0,
+}
+
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
@@ -227,13 +236,9 @@ def test_sasrec_target_only_encoder_trains_on_the_task(planted):
         finetune_mode="scratch",
         encoder="sasrec",
         pretrained_path=None,
-        hidden_size=16,
-        n_heads=2,
-        inner_size=32,
-        hidden_dropout_prob=0.0,
-        attn_dropout_prob=0.0,
         epochs=15,
         learning_rate=0.01,
+        **TINY_SASREC,
     )
     assert isinstance(model.backbone, SASRec) and model.report["patches"] == 0
     batch = next(iter(train))
