@@ -17,6 +17,16 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """The warning filters of a run: pytest restores its own filters around every test, which drops those the
+    compat module set at import (RecBole's known, harmless warnings), so they are set again for each test, before
+    its fixtures."""
+    from recbole_meta.compat.environment import silence_known_warnings
+
+    silence_known_warnings()
+
+
 @pytest.fixture(autouse=True)
 def _in_tmp_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

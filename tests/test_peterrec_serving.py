@@ -46,7 +46,8 @@ def test_profile_from_a_raw_sequence_equals_the_tasks_own_rows(checkpoints):
     test = server.task.splits["test"]
     histories = _raw_histories(server)
     users = test.fields[server.config["USER_ID_FIELD"]].tolist()
-    expected = torch.softmax(server.model.predict(test.interaction(range(len(test))).to("cpu")), dim=-1)
+    with torch.no_grad():
+        expected = torch.softmax(server.model.predict(test.interaction(range(len(test))).to("cpu")), dim=-1)
     for row, user in enumerate(users[:12]):
         answer = server.predict(histories[user])  # target-domain items included: the server leaves them out
         probabilities = dict(answer.classes)

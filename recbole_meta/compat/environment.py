@@ -130,7 +130,9 @@ _KNOWN_WARNINGS = (
 )
 
 
-def _silence_known_warnings():
+def silence_known_warnings():
+    """Ignore exactly the warnings of :data:`_KNOWN_WARNINGS` (also called by the tests, whose runner restores its
+    own filters around every test)."""
     for category, message, module in _KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
 
@@ -142,7 +144,7 @@ def apply():
     _patch_scipy_dok_update()
     _patch_exhaustive_search()
     _patch_trainer_grad_scaler()
-    _silence_known_warnings()
+    silence_known_warnings()
     user_input.apply()
     if not _APPLIED:
         _undo_recbole_anomaly_mode()
