@@ -55,6 +55,16 @@ def train_with_curve(ctx):
 
     default = trainer.maml
     learned = bool(default.rate_names)
+    # Meta-SGD: how far the learned rates moved from local_lr (mean and spread per adapted parameter)
+    rates = {
+        name: {
+            "mean": float(rate.mean()),
+            "std": float(rate.std()),
+            "min": float(rate.min()),
+            "max": float(rate.max()),
+        }
+        for name, rate in ((n, model.get_parameter(r).detach()) for n, r in default.rate_names.items())
+    }
     grid = (
         [(steps, None) for steps in ADAPT_STEPS]
         if learned
@@ -98,5 +108,6 @@ def train_with_curve(ctx):
             "adapt_grid": choices,
             "adapt_chosen": chosen,
             "adapt_chosen_test": chosen_test,
+            "learned_rates": rates,
         },
     )

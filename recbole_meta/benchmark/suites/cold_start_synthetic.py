@@ -245,6 +245,16 @@ def _curve_tables(summary):
             curve = info.get("curve") or []
             cells = " ".join(f"{c['valid_mae']:.4f}/{c['user_cold_mae']:.4f}" for c in curve)
             lines.append(f"- {run}, seed {seed} (epochs 1..{len(curve)}): {cells}")
+    for run in runs:
+        for seed, info in sorted(_info(summary, run).items()):
+            rates = info.get("learned_rates") or {}
+            if rates:
+                cells = ", ".join(
+                    f"{name} {r['mean']:.3g} [{r['min']:.2g}, {r['max']:.2g}]" for name, r in rates.items()
+                )
+                lines.append(
+                    f"- {run}, seed {seed}, learned local rates, mean [min, max] (start 0.01): {cells}"
+                )
     lines += [
         "",
         "### Local update re-chosen on the validation users (after training; steps x local rate grid)",
