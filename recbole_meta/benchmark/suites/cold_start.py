@@ -136,6 +136,14 @@ def _report(summary):
             "### What each protocol change and lever does (user_cold MAE, paired by seed)",
             "",
             effects_table(summary, EFFECTS, "user_cold"),
+            "Why the defaults are what they are: support-first episodes and episodes redrawn every epoch are the "
+            "defaults because the validation users prefer them (validation column); the leave-one-out item bias "
+            "keeps a training query's own rating out of the bias terms a model is given (a train/test "
+            "consistency fix, it touches only models fed the bias terms); warm queries stay held out from every "
+            "existing user because a smaller fraction shrinks the warm test state to fewer users; the residual "
+            "model and the item id stay options because MeLU-5 is the paper's model and these rows are the "
+            "levers on it.",
+            "",
             "### MeLU's item-state protocol (item_cold MAE, paired by seed)",
             "",
             effects_table(summary, STATE_EFFECTS, "item_cold"),
