@@ -107,7 +107,8 @@ class EpisodeLoader:
 
     Args:
         config (Config): reads ``meta_batch_size`` / ``eval_meta_batch_size``, ``query_size``,
-            ``min_support_size``, ``resample_episodes``, ``bucket_by_length``, ``seed``, ``USER_ID_FIELD``.
+            ``min_support_size``, ``resample_episodes``, ``bucket_by_length`` (meta-batches of similar support
+            length, :func:`length_buckets`), ``seed``, ``USER_ID_FIELD``.
         split (ColdStartSplit): the split the tasks come from.
         tasks (list of Task): fixed tasks (evaluation); ``None`` draws training tasks from ``split.train_rows``.
         name (str): what the loader holds (``train``, ``valid`` or a state), for logs and results.
@@ -164,23 +165,13 @@ class EpisodeLoader:
         return tasks
 
     def _batches(self):
+        """Task indices of each meta-batch, in the order they are served (see :func:`length_buckets`)."""
         n = len(self._tasks)
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
-        size = self.batch_size
         if self.bucket:
-            # Sort by support length inside pools of 8 meta-batches: less padding, batches still mixed.
-            lengths = np.array([len(t.support) for t in self._tasks])
-            pool = 8 * size
-            order = np.concatenate(
-                [
-                    chunk[np.argsort(lengths[chunk], kind="stable")]
-                    for chunk in np.array_split(order, max(1, math.ceil(n / pool)))
-                ]
-            )
-        batches = [order[i : i + size] for i in range(0, n, size)]
-        if self.bucket and self.shuffle:
-            batches = [batches[i] for i in self._rng.permutation(len(batches))]
-        return batches
+            lengths = np.array([len(t.support) for t in self._tasks], dtype=np.int64)
+            return length_buckets(lengths, self.batch_size, self._rng if self.shuffle else None)
+        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        return [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
 
     def __iter__(self):
         if self.training and self.resample:
@@ -198,6 +189,72 @@ class EpisodeLoader:
 
     def __repr__(self):
         return f"EpisodeLoader({self.name}: {len(self._tasks)} tasks, {len(self)} meta-batches)"
+
+
+def length_buckets(lengths, batch_size, rng=None):
+    """Meta-batches of tasks of similar support length: task indices of each batch, in serving order.
+
+    All tasks are sorted by support length (ties in a random order) and cut into consecutive batches of
+    ``batch_size``, so that each batch is padded only to its own longest support, which is close to its
+    shortest; the order of the batches is then shuffled. With ``rng`` (a seeded ``numpy.random.Generator``)
+    the tie order and the batch order are drawn from it, the same on every rank of a multi-process run (each
+    rank draws the same numbers from the same seed); without it, ties keep task order and batches are served
+    from the shortest. Every task appears in exactly one batch.
+    """
+    lengths = np.asarray(lengths)
+    order = rng.permutation(len(lengths)) if rng is not None else np.arange(len(lengths))
+    order = order[np.argsort(lengths[order], kind="stable")]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+# Fixed cost of one more vectorised call over a meta-batch's chunk, in support positions (see length_chunks).
+CHUNK_COST_POSITIONS = 32
+
+
+def length_chunks(lengths, cost=CHUNK_COST_POSITIONS):
+    """Tasks of one meta-batch in chunks of similar support length, each to be padded to its own longest only.
+
+    Chooses consecutive chunks of the tasks sorted by length that minimise the padded positions plus ``cost``
+    per chunk (an exact dynamic programme over the sorted lengths; a meta-batch of one length is one chunk).
+    The meta-batch itself is unchanged: its losses are computed chunk by chunk and put back in task order.
+
+    Returns:
+        list of numpy.ndarray: task indices of each chunk, together every task once.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    ordered = lengths[order]
+    n = len(ordered)
+    best = np.zeros(n + 1)  # best[j]: cheapest cover of the first j sorted tasks
+    start = np.zeros(n + 1, dtype=np.int64)
+    for j in range(1, n + 1):
+        # a last chunk of tasks i..j-1 costs (j - i) * ordered[j - 1] + cost
+        candidates = best[:j] + (j - np.arange(j)) * ordered[j - 1] + cost
+        start[j] = int(np.argmin(candidates))
+        best[j] = candidates[start[j]]
+    chunks, j = [], n
+    while j > 0:
+        chunks.append(order[start[j] : j])
+        j = start[j]
+    return chunks[::-1]
+
+
+def support_padding_waste(batches, chunked=True):
+    """Share of the support positions computed on that are padding, over meta-batches (``Interaction``).
+
+    With ``chunked`` (what the vectorised MAML computes) each meta-batch counts as its
+    :func:`length_chunks`, each padded to its own longest support; otherwise as one block padded to its longest.
+    """
+    padded = real = 0
+    for batch in batches:
+        lengths = batch[SUPPORT_MASK].sum(dim=1).long().numpy()
+        groups = length_chunks(lengths) if chunked else [np.arange(len(lengths))]
+        padded += sum(len(g) * max(int(lengths[g].max()), 1) for g in groups)
+        real += int(lengths.sum())
+    return 1.0 - real / padded if padded else 0.0
 
 
 def training_support_sizes(config, split):

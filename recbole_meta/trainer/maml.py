@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from recbole_meta.data.episodes import task_tensors
+from recbole_meta.data.episodes import length_chunks, task_tensors
 from recbole_meta.model.losses import masked_mse
 
 LOCAL_RATES = "local_lr_rates"  # the model's submodule holding Meta-SGD's per-parameter local rates
@@ -209,12 +209,13 @@ class MAML:
         (from ``s_mask`` / ``q_mask``), a per-query-item output padded back to the meta-batch's width.
         """
         adapted, shared = self._split_params()
+        q_width = q_mask.shape[1]
         if self.vectorize:
             in_dims = (None, None) + (0,) * len(tensors)
-            return vmap(task_fn, in_dims=in_dims, randomness="different")(adapted, shared, *tensors)
+            mapped = vmap(task_fn, in_dims=in_dims, randomness="different")
+            return self._by_chunks(lambda part: mapped(adapted, shared, *part), tensors, s_mask, q_mask)
         s_len = s_mask.sum(dim=1).long().tolist()
         q_len = q_mask.sum(dim=1).long().tolist()
-        q_width = q_mask.shape[1]
         outputs = []
         for b in range(len(s_len)):
             cut = [
@@ -224,6 +225,32 @@ class MAML:
             out = task_fn(adapted, shared, *cut)
             outputs.append(torch.nn.functional.pad(out, (0, q_width - q_len[b])) if out.dim() == 1 else out)
         return torch.stack(outputs)
+
+    @staticmethod
+    def _by_chunks(run, tensors, s_mask, q_mask):
+        """``run(tensors of a chunk)`` for each :func:`~recbole_meta.data.episodes.length_chunks` chunk of the
+        meta-batch, each cut to its own longest support and query; outputs put back in task order, padded to the
+        meta-batch's query width. Padding never changes a task's result (masked losses), only the work.
+        """
+        s_len, q_len = s_mask.sum(dim=1).long(), q_mask.sum(dim=1).long()
+        chunks = length_chunks(s_len.cpu().numpy())
+        outputs, order = [], []
+        for chunk in chunks:
+            index = torch.as_tensor(chunk, device=s_mask.device)
+            s_cut = max(int(s_len[index].max()), 1)
+            q_cut = max(int(q_len[index].max()), 1)
+            part = [
+                t[index] if i == 0 else t[index, :s_cut] if i <= 3 else t[index, :q_cut]
+                for i, t in enumerate(tensors)
+            ]
+            out = run(part)
+            if out.dim() == 2:
+                out = torch.nn.functional.pad(out, (0, q_mask.shape[1] - out.shape[1]))
+            outputs.append(out)
+            order.append(index)
+        if len(outputs) == 1:
+            return outputs[0][torch.argsort(order[0])]
+        return torch.cat(outputs)[torch.argsort(torch.cat(order))]
 
     def meta_losses(self, batch):
         """``[B]``: each task's query loss after the local update (differentiable); MeLU Eq. 5 is their mean."""
