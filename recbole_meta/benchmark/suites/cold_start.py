@@ -7,29 +7,26 @@
   folded in from the support), MeLU-1 and MeLU-5,
   plain MAML (every parameter adapted), the same network trained without meta-learning and fine-tuned on the
   support at test time, and three levers: MeLU-5 predicting the residual over the bias model, MeLU-5 on
-  fixed episodes (support/query drawn once instead of every epoch), MeLU-5 with the item id as a feature, and
-  MeLU-5 on meta-batches bucketed by support length (the speed lever: does it cost accuracy?); ablations of the
+  fixed episodes (support/query drawn once instead of every epoch) and MeLU-5 with the item id as a feature;
+  ablations of the
   episode protocol (query-first episodes, the residual model without the leave-one-out item bias, warm queries
   held out from half of the users); a training pool with the heavy users (bias, MF fold-in, MeLU-5 variants); and
   MeLU's own item-state protocol. MAE, RMSE, graded NDCG@1/@3.
-* ``cold_start_speed`` -- one run: MAML meta-training throughput (tasks per second, forward + meta-gradient,
-  MeLU-5, second order) with the whole meta-batch vectorised (vmap over padded tasks) against the per-task
-  loop, the same model and tasks, interleaved (:func:`recbole_meta.benchmark.compare_timing`); the same with
-  the tasks' meta-batches bucketed by support length, against the loop and against plain vmap; and the cost of a meta-training step against a plain supervised step of
-  the same network on the same ratings.
+
+Meta-batches group tasks of similar support length by default since the ``cold_start_batching`` suite (its own
+module) compared it, paired over 5 seeds, with tasks in a random order; MeLU records measured before that change
+used random meta-batches (the setting is not part of their run config, so they stay attached). The cost of a
+meta-step: ``cold_start_speed`` (its own module).
 
 Run each seed separately on a busy 2-core machine (each invocation stays under about 10 minutes)::
 
     for s in 0 1 2 3 4; do nice -n 10 python -m recbole_meta.benchmark cold_start --seeds $s; done
     python -m recbole_meta.benchmark cold_start --report-only
-    nice -n 10 python -m recbole_meta.benchmark cold_start_speed
 """
 
-import time
-
-from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, recbole_run, register_suite
+from recbole_meta.benchmark import Suite, recbole_run, register_suite
 from recbole_meta.benchmark.effects import effects_table, gap_share_table
-from recbole_meta.benchmark.suite import QUICK_DATA_PATH, TINY_EPISODES, timing_suite
+from recbole_meta.benchmark.suite import QUICK_DATA_PATH, TINY_EPISODES
 
 _TINY = QUICK_DATA_PATH
 
@@ -42,9 +39,6 @@ SHARED = {
     "min_train_support": 3,
     "bias_leave_one_out": True,
 }
-# The speed results were measured with query-first episodes (the earlier default; supports then hold 1-3 ratings
-# for most users, so padding and cost differ): the config is kept as measured so the records stay attached.
-SPEED_SHARED = {"dataset": "ml-100k", "meta_num_threads": 1}
 QUICK = {
     "dataset": "tiny",
     "data_path": _TINY,
@@ -68,8 +62,6 @@ VARIANTS = [
     ("MeLU-5-fixed-episodes", {"resample_episodes": False}),
     # lever: the item's identity as a feature (new items map to the padding embedding)
     ("MeLU-5-item-id", {"item_features": ["item_id", "release_year", "class"]}),
-    # speed lever: meta-batches of tasks with similar support lengths (less padding); does it cost accuracy?
-    ("MeLU-5-bucketed", {"bucket_by_length": True}),
     # episode ablations: the earlier query-first episodes (most training supports 1-3 ratings); the residual
     # model with the plain item bias in training (a training query's own rating inside its b_i)
     ("MeLU-5-query-first", {"train_support_size": None}),
@@ -117,7 +109,6 @@ EFFECTS = [
     ("one local step", "MeLU-1", "MeLU-5"),
     ("every parameter adapted (plain MAML)", "MAML-all", "MeLU-5"),
     ("no meta-training (fine-tuned at test time)", "NoMeta-finetune", "MeLU-5"),
-    ("meta-batches bucketed by support length", "MeLU-5-bucketed", "MeLU-5"),
 ]
 STATE_EFFECTS = [
     ("item-state supports from the state's own items (MeLU's code)", "MeLU-5-state-protocol", "MeLU-5"),
@@ -205,112 +196,4 @@ def cold_start(options):
         compare="MeLU-5",
         baselines=BASELINES,
         report_hook=_report,
-    )
-
-
-# ---------------------------------------------------------------------------------------------------- speed
-def _meta_training_speed(ctx):
-    import torch
-
-    from recbole_meta.config import Config
-    from recbole_meta.quick_start import build_run
-    from recbole_meta.trainer.maml import MAML
-
-    config = dict(ctx.config)
-    dataset = config.pop("dataset")
-    repeats = config.pop("repeats")
-    config.update({"seed": ctx.seed, "state": "WARNING", "show_progress": False, "resample_episodes": False})
-    torch.set_num_threads(config.get("meta_num_threads") or 1)
-    run_config = Config("MeLU", dataset, config_dict=config, argv=[])
-    _, (train, _, _), model, trainer = build_run(run_config)
-    batches = list(train)  # one epoch of meta-batches, fixed for every measurement
-    train.bucket = True
-    bucketed = list(train)  # the same tasks, grouped by support length
-    n_tasks = sum(len(b) for b in batches)
-
-    def maml(vectorize):
-        return MAML(
-            model,
-            run_config["local_update_params"],
-            run_config["local_lr"],
-            run_config["local_update_steps"],
-            first_order=run_config["first_order"],
-            vectorize=vectorize,
-        )
-
-    vectorised, loop = maml(True), maml(False)
-
-    def epoch(loss_fn, meta_batches):
-        def run():
-            for batch in meta_batches:
-                model.zero_grad()
-                loss_fn(batch).backward()
-
-        return run
-
-    started = time.perf_counter()
-    vmap_vs_loop = compare_timing(
-        epoch(vectorised.meta_loss, batches), epoch(loop.meta_loss, batches), repeats=repeats, warmup=1
-    )
-    bucketed_vs_loop = compare_timing(
-        epoch(vectorised.meta_loss, bucketed), epoch(loop.meta_loss, batches), repeats=repeats, warmup=1
-    )
-    bucket_vs_plain = compare_timing(
-        epoch(vectorised.meta_loss, bucketed), epoch(vectorised.meta_loss, batches), repeats=repeats, warmup=1
-    )
-    meta_vs_supervised = compare_timing(
-        epoch(vectorised.meta_loss, batches),
-        epoch(vectorised.supervised_loss, batches),
-        repeats=repeats,
-        warmup=1,
-    )
-    padded = sum(b["support_mask"].numel() for b in batches)
-    padded_bucketed = sum(b["support_mask"].numel() for b in bucketed)
-    real = sum(float(b["support_mask"].sum()) for b in batches)
-    return RunResult(
-        metrics={
-            "vectorised_tasks_per_second": n_tasks / vmap_vs_loop.median_a,
-            "loop_tasks_per_second": n_tasks / vmap_vs_loop.median_b,
-            "vectorised_speedup": vmap_vs_loop.median_b / vmap_vs_loop.median_a,
-            "bucketed_tasks_per_second": n_tasks / bucketed_vs_loop.median_a,
-            "bucketed_speedup_over_loop": bucketed_vs_loop.median_b / bucketed_vs_loop.median_a,
-            "bucketing_speedup": bucket_vs_plain.median_b / bucket_vs_plain.median_a,
-            "meta_step_ms": 1e3 * meta_vs_supervised.median_a / len(batches),
-            "supervised_step_ms": 1e3 * meta_vs_supervised.median_b / len(batches),
-            "meta_over_supervised": meta_vs_supervised.ratio,
-        },
-        trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        info={
-            "tasks": n_tasks,
-            "meta_batches": len(batches),
-            "support_padding_waste": 1 - real / padded,
-            "support_padding_waste_bucketed": 1 - real / padded_bucketed,
-            "vmap_vs_loop": vmap_vs_loop.describe("vectorised", "loop"),
-            "bucketed_vs_loop": bucketed_vs_loop.describe("bucketed", "loop"),
-            "bucketed_vs_plain": bucket_vs_plain.describe("bucketed", "plain"),
-            "meta_vs_supervised": meta_vs_supervised.describe("meta", "supervised"),
-            "torch_threads": torch.get_num_threads(),
-            "seconds": time.perf_counter() - started,
-        },
-    )
-
-
-@register_suite("cold_start_speed")
-def cold_start_speed(options):
-    return timing_suite(
-        name="cold_start_speed",
-        description=(
-            "MAML meta-training throughput on ml-100k's cold-start training episodes (one epoch: every "
-            "training user once, meta-batches of 32, supports padded to the longest in the batch, query 10): "
-            "MeLU-5 (5 local steps, exact second order, decision + output layers adapted), forward and "
-            "meta-gradient per meta-batch. Vectorised = one torch.func.vmap over the padded meta-batch with "
-            "masked losses; loop = the same function per task on unpadded tensors (the reference path). "
-            "Bucketed = the same tasks grouped by support length inside pools of 8 meta-batches. Supervised = "
-            "the same network's loss on the same ratings without the inner loop. A and B interleaved in one "
-            "process, median over repetitions; one torch thread."
-        ),
-        run=Run("MeLU-5", _meta_training_speed, config={}),
-        config=SPEED_SHARED,
-        quick_config=QUICK,
-        info_columns=("tasks", "support_padding_waste", "support_padding_waste_bucketed"),
     )
