@@ -107,8 +107,8 @@ class EpisodeLoader:
 
     Args:
         config (Config): reads ``meta_batch_size`` / ``eval_meta_batch_size``, ``query_size``,
-            ``min_support_size``, ``resample_episodes``, ``bucket_by_length`` (meta-batches of similar support
-            length, :func:`length_buckets`), ``seed``, ``USER_ID_FIELD``.
+            ``min_support_size``, ``resample_episodes``, ``bucket_by_length`` (training meta-batches of similar
+            support length, :func:`length_buckets`), ``seed``, ``USER_ID_FIELD``.
         split (ColdStartSplit): the split the tasks come from.
         tasks (list of Task): fixed tasks (evaluation); ``None`` draws training tasks from ``split.train_rows``.
         name (str): what the loader holds (``train``, ``valid`` or a state), for logs and results.
@@ -167,7 +167,9 @@ class EpisodeLoader:
     def _batches(self):
         """Task indices of each meta-batch, in the order they are served (see :func:`length_buckets`)."""
         n = len(self._tasks)
-        if self.bucket:
+        # evaluation keeps the task order: its predictions are indexed by task (the engine still pads each
+        # length chunk of a batch to its own longest support)
+        if self.bucket and self.training:
             lengths = np.array([len(t.support) for t in self._tasks], dtype=np.int64)
             return length_buckets(lengths, self.batch_size, self._rng if self.shuffle else None)
         order = self._rng.permutation(n) if self.shuffle else np.arange(n)
