@@ -77,8 +77,8 @@ def test_length_chunks_partition_a_batch_and_split_only_where_it_pays():
 
 def test_episode_loader_serves_the_same_seeded_batches_and_every_task_once_per_epoch():
     def epoch_users(seed):
-        _, (train, _, _), _, _ = build("MeLU", "tiny", meta_batch_size=4, seed=seed)
-        assert train.bucket  # the default
+        _, (train, _, _), _, _ = build("MeLU", "tiny", meta_batch_size=4, seed=seed, bucket_by_length=True)
+        assert train.bucket
         return [batch["user_id"].tolist() for batch in train], train
 
     first, train = epoch_users(3)

@@ -13,10 +13,9 @@
   held out from half of the users); a training pool with the heavy users (bias, MF fold-in, MeLU-5 variants); and
   MeLU's own item-state protocol. MAE, RMSE, graded NDCG@1/@3.
 
-Meta-batches group tasks of similar support length by default since the ``cold_start_batching`` suite (its own
-module) compared it, paired over 5 seeds, with tasks in a random order; MeLU records measured before that change
-used random meta-batches (the setting is not part of their run config, so they stay attached). The cost of a
-meta-step: ``cold_start_speed`` (its own module).
+Meta-batches of tasks of similar support length (``bucket_by_length: True``) against tasks in a random order (the
+default these results were measured with): the ``cold_start_batching`` suite (accuracy) and ``cold_start_speed``
+(the cost of a meta-step), each in its own module.
 
 Run each seed separately on a busy 2-core machine (each invocation stays under about 10 minutes)::
 

@@ -1,9 +1,9 @@
 """Suite ``cold_start_batching``: does batching tasks by support length change what MeLU learns?
 
-Meta-batches of tasks of similar support length (``bucket_by_length: True``, the default: every task sorted by
-support length, cut into meta-batches, their order shuffled; see
-:func:`recbole_meta.data.episodes.length_buckets`) pad far less than meta-batches of tasks in a random order
-(``bucket_by_length: False``), but each meta-gradient then averages over tasks of one length only. Same split,
+Meta-batches of tasks of similar support length (``bucket_by_length: True``: every task sorted by support
+length, cut into meta-batches, their order shuffled; see :func:`recbole_meta.data.episodes.length_buckets`) pad
+far less than meta-batches of tasks in a random order (``bucket_by_length: False``, the default), but each
+meta-gradient then averages over tasks of one length only. Same split,
 same seeds, same everything else: MeLU-5 under both, paired over seeds, with the bias model for scale.
 Cost of the two: ``cold_start_speed``.
 
@@ -25,9 +25,10 @@ def cold_start_batching(options):
             "ml-100k, the cold_start suite's split and episode protocol (users with 13-100 ratings split 70/10/20, "
             "items from 1997 new, support-first training episodes redrawn every epoch, query 10), MeLU-5 with its "
             "defaults (at most 30 epochs, early stopping on the validation users' MAE). MeLU-5: meta-batches of "
-            "32 tasks of similar support length (all tasks sorted by length, cut into batches, batch order "
-            "shuffled by the seed; the default); MeLU-5-random-batches: 32 tasks in a random order (the earlier "
-            "default). UserItemBias (mu + b_i + b_u shrunk) for scale. Paired over seeds."
+            "32 tasks of similar support length (bucket_by_length: True; all tasks sorted by length, cut into "
+            "batches, batch order shuffled by the seed); MeLU-5-random-batches: 32 tasks in a random order "
+            "(bucket_by_length: False, the default). Wall times were taken on a shared, loaded machine: the cost "
+            "of the two is measured in cold_start_speed. UserItemBias (mu + b_i + b_u shrunk) for scale. Paired over seeds."
         ),
         config={**SHARED, "bucket_by_length": True},
         quick_config=QUICK,
