@@ -13,39 +13,24 @@ from recbole_meta.model.sequential_recommender.model_patch import (
     set_trainable,
     state_digest,
 )
-from recbole_meta.model.sequential_recommender.nextitnet_backbone import NextItNetBackbone, mask_items
+from recbole_meta.model.sequential_recommender.nextitnet_backbone import (
+    ItemVocabulary,
+    NextItNetBackbone,
+    mask_items,
+    standalone_config,
+)
 from recbole_meta.model.sequential_recommender.peterrec import ProfileHead
 
 VOCAB = 12  # 0 = padding, 1..10 items, 11 = [MASK]
 
 
-class _Vocab:
-    def num(self, field):
-        return VOCAB
-
-
 def _config(objective="causal", d=8, dilations=(1, 2), block_num=1, max_len=6):
-    return {
-        "USER_ID_FIELD": "user_id",
-        "ITEM_ID_FIELD": "item_id",
-        "LIST_SUFFIX": "_list",
-        "ITEM_LIST_LENGTH_FIELD": "item_length",
-        "NEG_PREFIX": "neg_",
-        "MAX_ITEM_LIST_LENGTH": max_len,
-        "device": torch.device("cpu"),
-        "embedding_size": d,
-        "block_num": block_num,
-        "dilations": list(dilations),
-        "kernel_size": 3,
-        "reg_weight": 0.0,
-        "loss_type": "CE",
-        "pretrain_objective": objective,
-    }
+    return standalone_config(d, dilations, block_num, max_len, objective)
 
 
 def _backbone(objective="causal", seed=0, **kwargs):
     torch.manual_seed(seed)
-    return NextItNetBackbone(_config(objective, **kwargs), _Vocab()).eval()
+    return NextItNetBackbone(_config(objective, **kwargs), ItemVocabulary(VOCAB)).eval()
 
 
 def _randomise_layernorms(backbone, seed=1):
@@ -83,7 +68,7 @@ def test_readout_is_the_last_valid_position_on_a_hand_built_network():
 def test_causal_readout_matches_recbole_nextitnet_on_unpadded_sequences():
     backbone = _backbone()
     torch.manual_seed(3)
-    recbole_model = NextItNet(_config(), _Vocab()).eval()
+    recbole_model = NextItNet(_config(), ItemVocabulary(VOCAB)).eval()
     backbone.load_state_dict(recbole_model.state_dict())  # same parameter names: the blocks are RecBole's
     full = torch.randint(1, 11, (4, 6))
     with torch.no_grad():

@@ -30,35 +30,6 @@ SETTINGS = {  # run name -> (finetune mode, patches inserted, LayerNorms trainab
 }
 
 
-class _Vocabulary:
-    def __init__(self, size):
-        self.size = size
-
-    def num(self, field):
-        return self.size
-
-
-def _backbone_config(dim, length):
-    import torch
-
-    return {
-        "USER_ID_FIELD": "user_id",
-        "ITEM_ID_FIELD": "item_id",
-        "LIST_SUFFIX": "_list",
-        "ITEM_LIST_LENGTH_FIELD": "item_length",
-        "NEG_PREFIX": "neg_",
-        "MAX_ITEM_LIST_LENGTH": length,
-        "device": torch.device("cpu"),
-        "embedding_size": dim,
-        "block_num": 2,
-        "dilations": [1, 4],
-        "kernel_size": 3,
-        "reg_weight": 0.0,
-        "loss_type": "CE",
-        "pretrain_objective": "causal",
-    }
-
-
 def build_step(dim, mode, patches, train_layernorms, seed=0, batch=BATCH, length=LENGTH, vocab=VOCAB):
     """A zero-argument callable: one fine-tuning step (profile head, 2 classes) of the setting on a fixed batch."""
     import torch
@@ -69,11 +40,15 @@ def build_step(dim, mode, patches, train_layernorms, seed=0, batch=BATCH, length
         patch_hidden_size,
         set_trainable,
     )
-    from recbole_meta.model.sequential_recommender.nextitnet_backbone import NextItNetBackbone
+    from recbole_meta.model.sequential_recommender.nextitnet_backbone import (
+        ItemVocabulary,
+        NextItNetBackbone,
+        standalone_config,
+    )
     from recbole_meta.model.sequential_recommender.peterrec import ProfileHead
 
     torch.manual_seed(seed)
-    backbone = NextItNetBackbone(_backbone_config(dim, length), _Vocabulary(vocab))
+    backbone = NextItNetBackbone(standalone_config(dim, [1, 4], 2, length), ItemVocabulary(vocab))
     if patches:
         insert_patches(backbone.residual_blocks, "serial", patch_hidden_size(dim, 0.25), 1e-3)
     head = ProfileHead(dim, 2)

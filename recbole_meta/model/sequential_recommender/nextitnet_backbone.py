@@ -136,6 +136,38 @@ def mask_items(item_seq, item_seq_len, mask_ratio, mask_token, random_items, rep
     return corrupted, selected
 
 
+class ItemVocabulary:
+    """The one thing RecBole's sequential-model constructor reads from a dataset: the number of item ids."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def num(self, field):
+        return self.size
+
+
+def standalone_config(embedding_size, dilations, block_num, max_len, objective="causal", kernel_size=3):
+    """The config keys a :class:`NextItNetBackbone` (or RecBole's NextItNet) reads, for the network built alone,
+    without a RecBole ``Config`` or dataset (with :class:`ItemVocabulary`): benchmarks and tests of the network.
+    """
+    return {
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "LIST_SUFFIX": "_list",
+        "ITEM_LIST_LENGTH_FIELD": "item_length",
+        "NEG_PREFIX": "neg_",
+        "MAX_ITEM_LIST_LENGTH": max_len,
+        "device": torch.device("cpu"),
+        "embedding_size": embedding_size,
+        "block_num": block_num,
+        "dilations": list(dilations),
+        "kernel_size": kernel_size,
+        "reg_weight": 0.0,
+        "loss_type": "CE",
+        "pretrain_objective": objective,
+    }
+
+
 class NextItNetBackbone(NextItNet):
     """RecBole's NextItNet with a correct readout, optional non-causal convolutions and patchable blocks.
 
