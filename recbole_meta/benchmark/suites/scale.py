@@ -27,8 +27,13 @@ from recbole_meta.benchmark.memory import PeakMemory
 from recbole_meta.benchmark.stats import loglog_slope, mean_std
 from recbole_meta.benchmark.suite import Run, RunResult, Suite, register_suite
 
-SIZES = (10_000, 100_000, 1_000_000)
+SIZES = (100_000, 300_000, 1_000_000)
 QUICK_SIZES = (1_000, 4_000)
+# The catalogue run: evaluation over a large item catalogue (the default shape has 8 sqrt(n) items, 8,000 at 1M).
+CATALOGUE = {"n_interactions": 300_000, "n_users": 1_500, "n_items": 60_000}
+QUICK_CATALOGUE = {"n_interactions": 4_000, "n_users": 100, "n_items": 2_000}
+# Sizes the growth table extrapolates to (from the exponent over the two largest sizes) when not measured.
+EXTRAPOLATE_TO = 10_000_000
 
 
 @dataclass
@@ -37,17 +42,25 @@ class StageContext:
     synthetic: object
     config: object
     seed: int
+    quick: bool = False
     artifacts: dict = field(default_factory=dict)
 
 
 _STAGES = {}
+_UNTRACED = set()
 
 
-def register_scale_stage(name):
-    """Decorator adding a stage ``fn(ctx: StageContext)`` to the ``scale`` suite (run in registration order)."""
+def register_scale_stage(name, trace=True):
+    """Decorator adding a stage ``fn(ctx: StageContext)`` to the ``scale`` suite (run in registration order).
+
+    ``trace=False``: the stage is not run again under tracemalloc (training and evaluation stages: torch's
+    tensors are not traced, and a second pass would double their time); later traced stages must not need it.
+    """
 
     def decorator(fn):
         _STAGES[name] = fn
+        if not trace:
+            _UNTRACED.add(name)
         return fn
 
     return decorator
@@ -122,16 +135,17 @@ def _recbole_config(synthetic, seed):
     return Config(model="BPR", dataset=synthetic.name, config_dict=config_dict, argv=[])
 
 
-def _synthetic(data_dir, size, seed):
+def _synthetic(data_dir, size, seed, n_users=None, n_items=None):
     """The synthetic dataset of this size and seed (generated once; its files are reused on resume)."""
     from recbole_meta.benchmark.synthetic import generate_synthetic
 
     start = time.perf_counter()
-    synthetic = generate_synthetic(data_dir, size, seed=seed)
+    name = None if n_items is None else f"synthetic_{size}_u{n_users}_i{n_items}_s{seed}"
+    synthetic = generate_synthetic(data_dir, size, n_users=n_users, n_items=n_items, seed=seed, name=name)
     return synthetic, time.perf_counter() - start
 
 
-def _pipeline(synthetic, config, seed, trace):
+def _pipeline(synthetic, config, seed, trace, quick=False):
     """Load, then every stage, each in its own :class:`PeakMemory` block; returns {stage: (seconds, usage)}."""
     from recbole.data.dataset import Dataset
 
@@ -140,8 +154,11 @@ def _pipeline(synthetic, config, seed, trace):
         start = time.perf_counter()
         dataset = Dataset(config)
         measured["load"] = (time.perf_counter() - start, memory.usage)
-    stage_ctx = StageContext(dataset=dataset, synthetic=synthetic, config=config, seed=seed)
+    stage_ctx = StageContext(dataset=dataset, synthetic=synthetic, config=config, seed=seed, quick=quick)
     for name, stage in _STAGES.items():
+        if trace and name in _UNTRACED:
+            continue
+        gc.collect()
         with PeakMemory(trace=trace) as memory:
             start = time.perf_counter()
             stage_ctx.artifacts[name] = stage(stage_ctx)
@@ -157,30 +174,32 @@ def _warm_up(data_dir):
     first measured size."""
     if not _warmed_up:
         synthetic, _ = _synthetic(data_dir, 1_000, 12345)
-        _pipeline(synthetic, _recbole_config(synthetic, 0), 0, trace=False)
+        _pipeline(
+            synthetic, _recbole_config(synthetic, 0), 0, trace=False, quick=True
+        )  # quick: its tiny shape
         _warmed_up.append(True)
 
 
-def measure_size(ctx, size):
+def measure_size(ctx, size, n_users=None, n_items=None):
     """One size: generate (not measured), the pipeline timed (with RSS), then again traced (tracemalloc).
 
     Two passes because tracemalloc slows the traced code down; each pass starts from the atomic files.
+    ``n_users`` / ``n_items`` replace the generator's default shape (the catalogue run).
     """
     if not ctx.quick:
         _warm_up(os.path.join(ctx.out_dir, "data"))
-    synthetic, generate_seconds = _synthetic(os.path.join(ctx.out_dir, "data"), size, ctx.seed)
+    synthetic, generate_seconds = _synthetic(
+        os.path.join(ctx.out_dir, "data"), size, ctx.seed, n_users, n_items
+    )
     config = _recbole_config(synthetic, ctx.seed)
-    timed, loaded = _pipeline(synthetic, config, ctx.seed, trace=False)
+    timed, loaded = _pipeline(synthetic, config, ctx.seed, trace=False, quick=ctx.quick)
     gc.collect()
-    traced, _ = _pipeline(synthetic, config, ctx.seed, trace=True)
-    metrics = {
-        stage: {
-            "seconds": seconds,
-            "peak_rss_delta_mb": usage.peak_rss_delta_mb,
-            "traced_peak_mb": traced[stage][1].traced_peak_mb,
-        }
-        for stage, (seconds, usage) in timed.items()
-    }
+    traced, _ = _pipeline(synthetic, config, ctx.seed, trace=True, quick=ctx.quick)
+    metrics = {}
+    for stage, (seconds, usage) in timed.items():
+        metrics[stage] = {"seconds": seconds, "peak_rss_delta_mb": usage.peak_rss_delta_mb}
+        if stage in traced:
+            metrics[stage]["traced_peak_mb"] = traced[stage][1].traced_peak_mb
     return RunResult(
         metrics=metrics,
         info={
@@ -197,14 +216,23 @@ def _run_name(size):
     return f"n={size:,}".replace(",", "_")
 
 
-def growth_report(summary):
-    """Markdown: growth exponents (log-log slopes) of every stage's cost against the interaction count."""
+def _growth_runs(summary):
+    """{run: interactions} of the runs of the default shape (the catalogue run is not on the growth curve)."""
     sizes = {}
     for (run, _), record in summary.records.items():
-        sizes[run] = record["config"]["n_interactions"]
+        if "n_items" not in record["config"]:
+            sizes[run] = record["config"]["n_interactions"]
+    return sizes
+
+
+def growth_report(summary):
+    """Markdown: growth exponents (log-log slopes) of every stage's cost against the interaction count, and the
+    cost extrapolated to :data:`EXTRAPOLATE_TO` interactions where that size was not measured."""
+    sizes = _growth_runs(summary)
     runs = [r for r in summary.run_names() if r in sizes]
     if len(runs) < 2:
         return "Growth exponents need at least two sizes."
+    extrapolate = EXTRAPOLATE_TO > max(sizes.values())
     lines = [
         "#### Growth with the number of interactions",
         "",
@@ -212,12 +240,19 @@ def growth_report(summary):
         "sizes and over the two largest. Memory: `traced_peak_mb` is the tracemalloc peak of the stage "
         "(its own Python-level allocations, numpy and pandas included; torch tensors are not traced); "
         "`peak_rss_delta_mb` is how far the process's peak RSS rose during the stage, 0 where the stage "
-        "fitted in memory the process already held (freed by earlier stages), so it is noisy at small sizes.",
+        "fitted in memory the process already held (freed by earlier stages), so it is noisy at small sizes."
+        + (
+            f" Last column: the seconds at n = {EXTRAPOLATE_TO:,} (not measured) extrapolated from the largest "
+            "size with the exponent over the two largest; the process's peak RSS is extrapolated below."
+            if extrapolate
+            else ""
+        ),
         "",
         "| stage | metric | "
         + " | ".join(f"n = {sizes[r]:,}" for r in runs)
-        + " | b (all) | b (largest two) |",
-        "|" + "---|" * (len(runs) + 4),
+        + " | b (all) | b (largest two) |"
+        + (f" n = {EXTRAPOLATE_TO:,} (extrapolated) |" if extrapolate else ""),
+        "|" + "---|" * (len(runs) + 4 + extrapolate),
     ]
     for state in summary.states:
         for metric in summary.metrics[state]:
@@ -227,10 +262,32 @@ def growth_report(summary):
             slope_all = loglog_slope(xs, means)
             slope_top = loglog_slope(xs[-2:], means[-2:])
             cells = [f"{m:.3g}" if math.isfinite(m) else "–" for m in means]
-            lines.append(
-                f"| {state} | {metric} | " + " | ".join(cells) + f" | {slope_all:.2f} | {slope_top:.2f} |"
-            )
+            row = f"| {state} | {metric} | " + " | ".join(cells) + f" | {slope_all:.2f} | {slope_top:.2f} |"
+            if extrapolate and metric == "seconds":
+                projected = means[-1] * (EXTRAPOLATE_TO / xs[-1]) ** slope_top
+                row += f" {projected:.3g} |" if math.isfinite(projected) and means[-1] > 0 else " – |"
+            elif extrapolate:
+                row += " – |"
+            lines.append(row)
+    lines += ["", _largest_sizes(summary, sizes)]
     return "\n".join(lines)
+
+
+def _largest_sizes(summary, sizes):
+    """A line per run: the process's peak RSS, and the extrapolated peak RSS at :data:`EXTRAPOLATE_TO`."""
+    peaks = {run: record["peak_rss_mb"] for (run, _), record in summary.records.items()}
+    runs = [r for r in summary.run_names() if r in sizes and r in peaks]
+    text = "Peak RSS of the whole run (every stage, one process): " + ", ".join(
+        f"n = {sizes[r]:,}: {peaks[r]:,.0f} MB" for r in runs
+    )
+    if len(runs) >= 2 and EXTRAPOLATE_TO > sizes[runs[-1]]:
+        slope = loglog_slope([sizes[r] for r in runs[-2:]], [peaks[r] for r in runs[-2:]])
+        projected = peaks[runs[-1]] * (EXTRAPOLATE_TO / sizes[runs[-1]]) ** slope
+        text += (
+            f"; extrapolated to n = {EXTRAPOLATE_TO:,} (exponent {slope:.2f} over the two largest): "
+            f"{projected:,.0f} MB."
+        )
+    return text
 
 
 def plot_growth(summary, path):
@@ -240,7 +297,7 @@ def plot_growth(summary, path):
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter
 
-    sizes = {run: record["config"]["n_interactions"] for (run, _), record in summary.records.items()}
+    sizes = _growth_runs(summary)
     runs = [r for r in summary.run_names() if r in sizes]
     rows = (("seconds",), ("peak_rss_delta_mb", "traced_peak_mb"))
     fig, axes = plt.subplots(
@@ -275,32 +332,55 @@ def plot_growth(summary, path):
     return path
 
 
+def _catalogue_run(shape):
+    name = f"n={shape['n_interactions']:,} items={shape['n_items']:,}".replace(",", "_")
+    return Run(
+        name,
+        partial(
+            measure_size, size=shape["n_interactions"], n_users=shape["n_users"], n_items=shape["n_items"]
+        ),
+        config={**shape, "stages": ["load", *_STAGES], "cold_start": COLD_START_OVERRIDES},
+    )
+
+
 @register_suite
 def scale(options):
+    from recbole_meta.benchmark import scale_trainers
     from recbole_meta.benchmark.suite import suite_names
 
     suite_names()  # import every suite module, so that stages registered elsewhere are known
     sizes = QUICK_SIZES if options.quick else SIZES
     stages = ["load", *_STAGES]
+    models = ", ".join(f"`{prefix}_*` = {model}" for model, prefix in scale_trainers.PREFIX.items())
+    catalogue = QUICK_CATALOGUE if options.quick else CATALOGUE
+    runs = [
+        Run(
+            _run_name(n),
+            partial(measure_size, size=n),
+            config={"n_interactions": n, "stages": stages, "cold_start": COLD_START_OVERRIDES},
+        )
+        for n in sizes
+    ]
+    # the catalogue run goes before the larger sizes (a long suite that is stopped keeps it)
+    runs.insert(sum(n <= catalogue["n_interactions"] for n in sizes), _catalogue_run(catalogue))
     return Suite(
         name="scale",
         description=(
-            "Cost of RecBole data stages on the synthetic generator's data (users 4 sqrt(n), items 8 sqrt(n), "
-            "power-law popularity, user and item token / token_seq features): `load` = RecBole `Dataset` "
-            "from the atomic files, `split` = `Dataset.build()` (random 8/1/1 per user), `cold_start_load` = the "
-            "episodic models' `ColdStartDataset`, `cold_start_split` = MeLU's four-state cold-start split "
-            "(new items: release_year >= 2010, no upper bound on ratings a user), `episodes` = one pass over "
-            "the training episodes (meta-batches of 32 tasks). Each stage is timed (wall seconds, increase "
-            "of peak RSS), then run again under tracemalloc. One row per size."
+            "Cost of RecBole data stages and of the trainers on the synthetic generator's data (users 4 sqrt(n), "
+            "items 8 sqrt(n), power-law popularity, user and item token / token_seq features): `load` = RecBole "
+            "`Dataset` from the atomic files, `split` = `Dataset.build()` (random 8/1/1 per user), "
+            "`cold_start_load` = the episodic models' `ColdStartDataset`, `cold_start_split` = MeLU's four-state "
+            "cold-start split (new items: release_year >= 2010, no upper bound on ratings a user), `episodes` = "
+            "one pass over the training episodes (meta-batches of 32 tasks). Trainers at their shipped defaults "
+            f"({models}): `_load` = the model's dataset and loaders, `_train` = one epoch (MeLU: one meta-epoch, "
+            "5 second-order local steps; PeterRec: one epoch of causal pre-training), `_eval` = one evaluation "
+            "of the test part (MeLU: new users, MAE and full-catalogue ranking of the existing items in chunks; "
+            "the two-tower and PeterRec: RecBole's full sort). Each stage is timed (wall seconds, increase of "
+            "peak RSS); data and load stages are run again under tracemalloc. One row per size; the run "
+            f"`items=` has {catalogue['n_items']:,} items and {catalogue['n_users']:,} users (evaluation over a "
+            "large catalogue) and is not on the growth curve."
         ),
-        runs=[
-            Run(
-                _run_name(n),
-                partial(measure_size, size=n),
-                config={"n_interactions": n, "stages": stages, "cold_start": COLD_START_OVERRIDES},
-            )
-            for n in sizes
-        ],
+        runs=runs,
         seeds=(0,),
         mark_best=False,
         report_hook=growth_report,
