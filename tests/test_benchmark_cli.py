@@ -71,15 +71,20 @@ def test_quick_scale_reports_growth(tmp_path):
     env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     argv = ["-m", "recbole_meta.benchmark", "scale", "--quick", "--out", str(out), "--no-progress"]
     result = subprocess.run(
-        [sys.executable, *argv, "--threads", "1"], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, *argv, "--threads", "1"], capture_output=True, text=True, env=env, timeout=600
     )
     assert result.returncode == 0, result.stdout + result.stderr
     records = read_records(out / "scale.jsonl")
     assert records[0]["environment"]["torch_threads"] == 1
     assert records[0]["environment"]["omp_wait_policy"] == "PASSIVE"
-    assert [r["info"]["loaded_interactions"] for r in records] == [1_000, 4_000]
+    assert [r["info"]["loaded_interactions"] for r in records] == [1_000, 4_000, 4_000]
+    assert [r["info"]["n_items"] for r in records][2] == 2_000  # the catalogue run: many items, few users
     for record in records:
         assert set(record["metrics"]) >= {"load", "split"}
+        for model in ("melu", "two_tower", "peterrec"):  # each trainer: loaders, one epoch, one evaluation
+            for stage in ("load", "train", "eval"):
+                assert record["metrics"][f"{model}_{stage}"]["seconds"] > 0
+        assert "traced_peak_mb" not in record["metrics"]["melu_train"]  # trainers are not traced
         # the stages are timed inside the run: together they cannot take longer than the run itself
         stages = sum(stage["seconds"] for stage in record["metrics"].values())
         assert 0 < stages <= record["wall_seconds"]
@@ -89,5 +94,8 @@ def test_quick_scale_reports_growth(tmp_path):
     )
     report = (out / "scale.md").read_text()
     assert "Growth with the number of interactions" in report and "b (largest two)" in report
+    growth = report.split("Growth with the number of interactions")[1]
+    assert "n = 4,000 |" in growth and "items" not in growth.split("Peak RSS")[0]  # catalogue run left out
+    assert "n = 10,000,000 (extrapolated)" in growth
     assert "**" not in report.split("Growth")[0].split("State `load`")[1]  # sizes are not competitors
     assert (out / "scale.png").read_bytes()[:8] == PNG_MAGIC
