@@ -80,6 +80,8 @@ def _paired_cell(summary, state, metric, model, baseline):
 def _columns(summary):
     """(state, metric) pairs shown: the primary metric of each state, or a flat suite's first metrics."""
     suite = summary.suite
+    if suite.headline_columns:
+        return [tuple(c) for c in suite.headline_columns if c[0] in summary.states]
     states = [s for s in summary.states]
     if len(states) == 1:
         metrics = summary.metrics[states[0]]

@@ -140,6 +140,8 @@ class Suite:
         plot_hook (callable): ``plot_hook(summary, path)``: draws the PNG instead of the default bar panels.
         regenerate_command (str): the command that reproduces the results (shown in the report); by default
             ``python -m recbole_meta.benchmark <name>``.
+        headline_columns (sequence of (state, metric)): the README headline's columns (default: each state's
+            primary metric, see :mod:`recbole_meta.benchmark.headline`); for suites with many states.
     """
 
     name: str
@@ -159,6 +161,7 @@ class Suite:
     report_hook: Callable | None = None
     plot_hook: Callable | None = None
     regenerate_command: str | None = None
+    headline_columns: Sequence = ()
 
     def __post_init__(self):
         names = [run.name for run in self.runs]

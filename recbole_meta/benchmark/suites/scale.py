@@ -291,7 +291,8 @@ def _largest_sizes(summary, sizes):
 
 
 def plot_growth(summary, path):
-    """Log-log cost against size: a panel per stage, seconds on the left axis-panel row, memory below."""
+    """Log-log seconds against size, a panel per stage (5 a row), and a last panel with the process's peak RSS
+    (the per-stage memory is in the tables). Dotted: linear growth through the largest size."""
     from recbole_meta.benchmark.plots import _pyplot
 
     plt = _pyplot()
@@ -299,35 +300,38 @@ def plot_growth(summary, path):
 
     sizes = _growth_runs(summary)
     runs = [r for r in summary.run_names() if r in sizes]
-    rows = (("seconds",), ("peak_rss_delta_mb", "traced_peak_mb"))
-    fig, axes = plt.subplots(
-        len(rows), len(summary.states), figsize=(3.6 * len(summary.states), 6), squeeze=False
+    panels = [(state, "seconds") for state in summary.states] + [(None, "peak RSS (MB)")]
+    ncols = min(5, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
+    peaks = {run: record["peak_rss_mb"] for (run, _), record in summary.records.items()}
+    for index, (state, label) in enumerate(panels):
+        ax = axes[index // ncols][index % ncols]
+        if state is None:
+            points = [(sizes[r], peaks[r], 0.0) for r in runs if r in peaks]
+        else:
+            per_run = summary.values[state].get("seconds", {})
+            stats = [mean_std(per_run.get(r, {}).values()) for r in runs]
+            points = [(sizes[r], m, s) for r, (m, s) in zip(runs, stats) if math.isfinite(m) and m > 0]
+        if points:
+            xs, ms, ss = zip(*points)
+            ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3)
+            if len(xs) > 1:
+                ax.plot(xs, [ms[-1] * x / xs[-1] for x in xs], "k:", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3, which="both")
+        ax.set_title(state or "whole run", fontsize=9)
+        ax.set_ylabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for index in range(len(panels), nrows * ncols):
+        axes[index // ncols][index % ncols].axis("off")
+    fig.suptitle(
+        f"{summary.suite.name}: cost against interactions (log-log; dotted = linear growth)", fontsize=10
     )
-    for col, state in enumerate(summary.states):
-        for row, metrics in enumerate(rows):
-            ax = axes[row][col]
-            for metric in metrics:
-                per_run = summary.values[state].get(metric, {})
-                stats = [mean_std(per_run.get(r, {}).values()) for r in runs]
-                points = [(sizes[r], m, s) for r, (m, s) in zip(runs, stats) if math.isfinite(m) and m > 0]
-                if points:
-                    xs, ms, ss = zip(*points)
-                    ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=metric)
-                    if metric == metrics[-1] and len(xs) > 1:  # linear growth through the largest size
-                        ax.plot(xs, [ms[-1] * x / xs[-1] for x in xs], "k:", linewidth=1, label="linear")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.grid(alpha=0.3, which="both")
-            ax.set_xlabel("interactions", fontsize=8)
-            ax.set_ylabel("seconds" if row == 0 else "MB", fontsize=8)
-            if row == 0:
-                ax.set_title(state, fontsize=9)
-            if ax.has_data():
-                ax.legend(fontsize=7)
-    fig.suptitle(f"{summary.suite.name}: cost against size (log-log, mean ± std over seeds)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -385,4 +389,8 @@ def scale(options):
         mark_best=False,
         report_hook=growth_report,
         plot_hook=plot_growth,
+        headline_columns=[
+            (stage, "seconds")
+            for stage in ("load", "melu_train", "melu_eval", "two_tower_train", "peterrec_train")
+        ],
     )
