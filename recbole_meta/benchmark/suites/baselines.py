@@ -43,6 +43,14 @@ RUN_OVERRIDES = {
     },
 }
 
+# Why the suite takes more than ten minutes on 2 shared cores (measured with one torch thread, CPU time, so that
+# other processes' load does not count): a SASRec epoch here is ~19 s (about 97,000 training prefixes; dropout's
+# Bernoulli draws alone are ~35% of a step, and batches of 2048 cost more per sample than 512), a NeuMF epoch ~4 s
+# of training plus ~2 s of full-sort validation. With the epochs early stopping needs (SASRec 11-14, NeuMF 20-36),
+# the three models take ~8 CPU-minutes a seed, ~23 for three seeds: more than ten minutes even on an idle
+# machine. Larger full-sort evaluation batches do not help (eval_batch_size 131,072 made NeuMF's validation
+# 1.85x slower than 4096: large temporaries). Cutting the work means fewer epochs or another SASRec dropout,
+# which change the results; the suite keeps RecBole's protocol instead.
 QUICK = {
     "epochs": 1,
     "stopping_step": 1,
