@@ -391,6 +391,6 @@ def scale(options):
         plot_hook=plot_growth,
         headline_columns=[
             (stage, "seconds")
-            for stage in ("load", "melu_train", "melu_eval", "two_tower_train", "peterrec_train")
+            for stage in ("melu_train", "melu_eval", "two_tower_train", "peterrec_train")
         ],
     )
