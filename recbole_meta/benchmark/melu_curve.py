@@ -5,7 +5,8 @@ the record only, the user_cold test MAE, so a table shows where training flatten
 test users. After training (best epoch by validation MAE), the local update of the trained model is re-chosen
 on the validation users from a grid of (steps, local rate) -- steps only when the rates are Meta-SGD's learned
 ones -- and the test states are evaluated with the chosen setting too. The run's metrics are those of the default
-local update; the chosen one and the curve are in its ``info``.
+local update; the chosen one and the curve are in its ``info``. A grid setting whose local update diverges (NaN
+predictions) on the validation users gets an infinite MAE (recorded as such), so it is never chosen.
 """
 
 import os
@@ -79,7 +80,13 @@ def train_with_curve(ctx):
             steps,
             learn_local_lr=learned,
         )
-        choices.append({"steps": steps, "local_lr": lr, "valid_mae": _mae(trainer.evaluate(valid, False))})
+        try:
+            valid_mae = _mae(trainer.evaluate(valid, load_best_model=False))
+        except ValueError as err:  # the trainer refuses NaN predictions: this setting diverges, never chosen
+            if "diverged" not in str(err):
+                raise
+            valid_mae = float("inf")
+        choices.append({"steps": steps, "local_lr": lr, "valid_mae": valid_mae})
     chosen = min(choices, key=lambda c: c["valid_mae"])
     trainer.maml = MAML(
         model,
