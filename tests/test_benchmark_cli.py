@@ -57,7 +57,7 @@ def test_quick_baselines_end_to_end_resume_and_readme(tmp_path, capsys):
         line for line in text.split("<!-- benchmark:baselines -->")[1].splitlines() if line.startswith("| ")
     ]
     assert rows[1].startswith("| SASRec | ") and "(best baseline)" in rows[2] and len(rows) == 4
-    assert "[out/baselines.md](out/baselines.md)" in text
+    assert "[baselines.md](out/baselines.md)" in text
     # the models table: RecBole's row from these results, the suites without results say so
     models = text.split("<!-- benchmark:models -->")[1].split("<!-- /benchmark:models -->")[0]
     assert "SASRec ([baselines](out/baselines.md), ndcg@10 ↑)" in models and "no result yet" in models

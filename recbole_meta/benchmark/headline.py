@@ -8,6 +8,7 @@ per model beside its best baseline on the same split, each taken from a suite's 
 """
 
 import math
+import os
 from dataclasses import dataclass
 
 from recbole_meta.benchmark.records import FLAT_STATE
@@ -124,8 +125,8 @@ def headline_section(summary, command, full_report):
     seeds = len(summary.seeds)
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
     lines = [
-        f"Generated from the results file ({spread}; ↓ lower is better, ↑ higher is better). Every run, metric, "
-        f"paired test and the configuration: [{full_report}]({full_report}); regenerate with `{command}`.",
+        f"Generated from the results file: {spread}, ↓ lower / ↑ higher is better. Every run, paired test and "
+        f"the configuration: [{os.path.basename(full_report)}]({full_report}); regenerate: `{command}`.",
         "",
         "| run | " + " | ".join(header) + " |",
         "|---|" + "---|" * len(columns),

@@ -390,7 +390,6 @@ def scale(options):
         report_hook=growth_report,
         plot_hook=plot_growth,
         headline_columns=[
-            (stage, "seconds")
-            for stage in ("melu_train", "melu_eval", "two_tower_train", "peterrec_train")
+            (stage, "seconds") for stage in ("melu_train", "melu_eval", "two_tower_train", "peterrec_train")
         ],
     )
