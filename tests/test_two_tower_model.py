@@ -96,6 +96,41 @@ def test_loss_parts_and_learning_signal():
     assert not hasattr(plain, "masker") and plain.calculate_loss(next(iter(train_data))).ndim == 0
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"ssl_augment": ["rfm"]},
+        {"ssl_augment": ["cfm", "dropout"], "main_id_dropout": 0.3, "logq": "streaming"},
+    ],
+    ids=["rfm", "cfm-dropout-iddrop-streaming"],
+)
+def test_one_item_tower_pass_gives_the_losses_and_gradients_of_separate_passes(overrides):
+    # calculate_loss encodes the main batch's items and the SSL views in one item-tower pass; for the same
+    # random draws it must equal main_loss and ssl_loss computed apart (values and gradients).
+    _, (train_data, _, _), model, _ = _build(ssl_alpha=0.5, **overrides)
+    model.train()
+    batch = next(iter(train_data))
+    states = (model._ssl_generator.get_state(), model._main_generator.get_state())
+    estimator = getattr(model, "frequency_estimator", None)
+    saved = {k: v.clone() for k, v in estimator.state_dict().items()} if estimator is not None else None
+    main, ssl = model.calculate_loss(batch)
+    model.zero_grad()
+    (main + ssl).backward()
+    fused = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model._ssl_generator.set_state(states[0])
+    model._main_generator.set_state(states[1])
+    if estimator is not None:
+        estimator.load_state_dict(saved)
+    apart_main, apart_ssl = model.main_loss(batch), 0.5 * model.ssl_loss()
+    model.zero_grad()
+    (apart_main + apart_ssl).backward()
+    assert torch.allclose(main, apart_main, atol=1e-6) and torch.allclose(ssl, apart_ssl, atol=1e-6)
+    separate = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    assert fused.keys() == separate.keys() and len(fused) > 4
+    for name, grad in fused.items():  # float rounding only; tolerance relative to the largest entry
+        assert torch.allclose(grad, separate[name], atol=1e-6 * (1 + separate[name].abs().max())), name
+
+
 def test_ssl_items_are_uniform_without_replacement_from_training_items_and_leave_global_rng_alone():
     _, (train_data, _, _), model, _ = _build(ssl_batch_size=30)
     trained_items = set(train_data.dataset.inter_feat["item_id"].tolist())

@@ -250,19 +250,26 @@ class SSLTwoTower(GeneralRecommender):
             return self.frequency_estimator.log_probability(item_ids)
         return None
 
-    def main_loss(self, interaction):
+    def _main_id_mask(self, items):
+        """``(B, F)`` mask hiding the id of a random share ``main_id_dropout`` of the main batch's items (training
+        only; ``None`` otherwise): the input an item never seen in training gets, so the retrieval loss also
+        trains the features-only path."""
+        if not (self.training and self.main_id_dropout > 0):
+            return None
+        id_dropped = torch.zeros(len(items), len(self.item_specs), dtype=torch.bool)
+        id_dropped[:, self._id_position] = (
+            torch.rand(len(items), generator=self._main_generator) < self.main_id_dropout
+        )
+        return id_dropped.to(items.device)
+
+    def main_loss(self, interaction, item_vectors=None):
+        """``L_main``; ``item_vectors``: the batch's item-tower outputs when already computed (``calculate_loss``
+        encodes them in one pass with the SSL views)."""
         users, items = interaction[self.USER_ID], interaction[self.ITEM_ID]
-        id_dropped = None
-        if self.training and self.main_id_dropout > 0:
-            # The id of a random share of the batch's items takes the default embedding: the input an item
-            # never seen in training gets, so the retrieval loss also trains the features-only path.
-            id_dropped = torch.zeros(len(items), len(self.item_specs), dtype=torch.bool)
-            id_dropped[:, self._id_position] = (
-                torch.rand(len(items), generator=self._main_generator) < self.main_id_dropout
-            )
-            id_dropped = id_dropped.to(items.device)
+        if item_vectors is None:
+            item_vectors = self.item_embedding(items, self._main_id_mask(items))
         # Multi-process runs: negatives from this rank's batch or every rank's (recbole_meta.distributed.in_batch).
-        batch = in_batch_candidates(self.item_embedding(items, id_dropped), items, self.in_batch_negatives)
+        batch = in_batch_candidates(item_vectors, items, self.in_batch_negatives)
         log_q = self.log_q(batch.ids, batch.stream_ids)
         logits = in_batch_logits(
             self.user_embedding(users), batch.vectors, batch.ids, self.temperature, log_q, batch.positive
@@ -288,12 +295,15 @@ class SSLTwoTower(GeneralRecommender):
                     keep[spec.name] = drawn
         return torch.cat([view1, view2]), keep
 
-    def ssl_loss(self, item_ids=None):
-        """``L_self`` on ``item_ids`` (default: a uniform SSL batch); both views in one item-tower pass."""
+    def _ssl_share(self, item_ids=None):
+        """The item-tower inputs of this process's share of the SSL views: ids ``(2n,)``, field masks ``(2n, F)``,
+        value-keep masks, and ``(start, end, total)`` (rows ``start..end`` of the ``total`` SSL items).
+
+        Multi-process runs: every rank draws the same items and views (same seed) and encodes its share; the
+        second views of all shares are gathered (recbole_meta.distributed). One process: all of them.
+        """
         item_ids = self.sample_ssl_items() if item_ids is None else item_ids
         view_mask, view_keep = self.ssl_views(item_ids)
-        # Multi-process runs: every rank draws the same items and views (same seed) and encodes its share;
-        # the second views of all shares are gathered (recbole_meta.distributed). One process: all of them.
         total, (start, end) = len(item_ids), shard_bounds(len(item_ids))
         both = item_ids.repeat(2)
         if end - start < total:
@@ -301,16 +311,37 @@ class SSLTwoTower(GeneralRecommender):
             rows = rows.to(item_ids.device)
             both, view_mask = both[rows], view_mask[rows]
             view_keep = {name: keep[rows] for name, keep in view_keep.items()}
-        z1, z2 = self.item_embedding(both, view_mask, view_keep).split(end - start)
+        return both, view_mask, view_keep, (start, end, total)
+
+    def _ssl_loss_of_views(self, view_vectors, start, end, total):
+        """``L_self`` from the item-tower outputs ``(2n, d)`` of this process's share (view 1 rows, then view 2)."""
+        z1, z2 = view_vectors.split(end - start)
         logits = z1 @ gather_rows_with_grad(z2).t() / self.ssl_temperature
         positive = torch.arange(start, end, device=logits.device)
         return global_mean_loss(F.cross_entropy(logits, positive, reduction="none"), total)
 
+    def ssl_loss(self, item_ids=None):
+        """``L_self`` on ``item_ids`` (default: a uniform SSL batch); both views in one item-tower pass."""
+        ids, mask, keep, bounds = self._ssl_share(item_ids)
+        return self._ssl_loss_of_views(self.item_embedding(ids, mask, keep), *bounds)
+
     def calculate_loss(self, interaction):
-        main = self.main_loss(interaction)
+        """``L_main`` and ``ssl_alpha * L_self``. The main batch's items and the SSL views go through the item
+        tower in one pass (one call per layer and one embedding-table gradient instead of two): the same
+        losses as :meth:`main_loss` and :meth:`ssl_loss` computed apart, for less per-step overhead."""
         if self.ssl_alpha == 0:
-            return main
-        return main, self.ssl_alpha * self.ssl_loss()
+            return self.main_loss(interaction)
+        items = interaction[self.ITEM_ID]
+        view_ids, view_mask, view_keep, bounds = self._ssl_share()
+        main_mask = self._main_id_mask(items)
+        if main_mask is None:
+            main_mask = torch.zeros(len(items), len(self.item_specs), dtype=torch.bool, device=items.device)
+        keep = {}
+        for name, view_values in view_keep.items():  # the main batch's items keep every value
+            keep[name] = torch.cat([view_values.new_ones(len(items), view_values.shape[1]), view_values])
+        vectors = self.item_embedding(torch.cat([items, view_ids]), torch.cat([main_mask, view_mask]), keep)
+        main = self.main_loss(interaction, vectors[: len(items)])
+        return main, self.ssl_alpha * self._ssl_loss_of_views(vectors[len(items) :], *bounds)
 
     # ------------------------------------------------------------------------------------ prediction
     def predict(self, interaction):
