@@ -15,7 +15,7 @@ from recbole_meta.model.layers.feature_correlation import mutual_information_mat
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("retrieval")
     return generate_retrieval_corpus(
-        str(out), n_users=300, n_items=3000, n_interactions=9000, seed=1, brands_per_category=5
+        str(out), n_users=300, n_items=3000, n_interactions=9000, seed=1, brands_per_category=5, tag_bonus=2.0
     )
 
 
@@ -56,6 +56,32 @@ def test_popularity_is_long_tailed_and_affinity_follows_liked_brands(corpus):
     head = np.argsort(-corpus.item_weight)[: corpus.n_items // 5]
     tail_picks = ~np.isin(items, head)
     assert liked[tail_picks].mean() > 0.8  # tail items are reached through the features (liked brands)
+
+
+def test_the_multi_valued_tags_carry_affinity_of_their_own(corpus):
+    # Among picks outside the user's liked brands and categories, items carrying a liked tag are picked far
+    # more often than their share of such items in the catalogue (tag_bonus): the tags field carries affinity.
+    inter = pd.concat([_read(corpus, f"{p}.inter") for p in ("train", "valid", "test")])
+    users, items = inter.iloc[:, 0].to_numpy() - 1, inter.iloc[:, 1].to_numpy() - 1
+    tags = _read(corpus, "item")["tags:token_seq"].fillna("").str.split()
+    liked_tag_names = [{f"t{t}" for t in row} for row in corpus.user_tags]
+    carries = np.array([bool(liked_tag_names[u] & set(tags.iloc[i])) for u, i in zip(users, items)])
+    other = ~(corpus.item_brand[items][:, None] == corpus.user_brands[users]).any(1)
+    other &= ~(corpus.item_category[items][:, None] == corpus.user_categories[users]).any(1)
+    rng = np.random.default_rng(0)
+    random_items = rng.integers(0, corpus.n_items, len(users))  # the catalogue's share, same users
+    base = np.array([bool(liked_tag_names[u] & set(tags.iloc[i])) for u, i in zip(users, random_items)])
+    assert other.sum() > 100 and carries[other].mean() > 2 * base.mean()
+    scores = corpus.oracle_scores(users[:50])
+    assert np.allclose(
+        scores[np.arange(50), items[:50]]
+        - np.log(corpus.item_weight[items[:50]])
+        - corpus.brand_bonus
+        * (corpus.item_brand[items[:50]][:, None] == corpus.user_brands[users[:50]]).any(1)
+        - corpus.category_bonus
+        * (corpus.item_category[items[:50]][:, None] == corpus.user_categories[users[:50]]).any(1),
+        corpus.tag_bonus * carries[:50],
+    )
 
 
 def test_feature_groups_are_correlated_as_planted(corpus):
@@ -99,5 +125,14 @@ def test_same_seed_same_files(tmp_path):
     b = generate_retrieval_corpus(str(tmp_path / "b"), n_users=40, n_items=300, n_interactions=600, seed=3)
     for suffix in ("train.inter", "test.inter", "item", "user"):
         assert _read(a, suffix).equals(_read(b, suffix))
+    # liked tags have their own random stream: without tag affinity the corpus does not depend on them
+    c = generate_retrieval_corpus(
+        str(tmp_path / "c"), n_users=40, n_items=300, n_interactions=600, seed=3, tags_per_user=5
+    )
+    assert _read(c, "train.inter").equals(_read(a, "train.inter")) and c.user_tags.shape == (40, 5)
+    d = generate_retrieval_corpus(
+        str(tmp_path / "d"), n_users=40, n_items=300, n_interactions=600, seed=3, tag_bonus=2.0
+    )
+    assert not _read(d, "train.inter").equals(_read(a, "train.inter"))
     with pytest.raises(ValueError, match="every user needs train, valid and test items"):
-        generate_retrieval_corpus(str(tmp_path / "c"), n_users=400, n_items=300, n_interactions=600)
+        generate_retrieval_corpus(str(tmp_path / "e"), n_users=400, n_items=300, n_interactions=600)

@@ -17,10 +17,12 @@ Generative model (all draws from one ``numpy.random.Generator(seed)``):
 * popularity is Zipf over a random ranking of the items, independent of their features,
   ``w_i = rank_i ** -popularity_exponent``: head and tail items have the same feature distribution;
 * users have a ``segment`` (token); a segment likes ``categories_per_segment`` categories, and each user likes
-  ``brands_per_user`` brands of their segment's categories;
+  ``brands_per_user`` brands of their segment's categories and ``tags_per_user`` tags of those categories' tag
+  pools;
 * user ``u`` picks ``n_u`` distinct items (log-normal activity, at least ``min_user_interactions``) with
   probability proportional to ``w_i * exp(brand_bonus [brand_i liked by u] + category_bonus [category_i liked
-  by u's segment])`` (Gumbel top-k without replacement). The bonus of a liked brand outweighs most of the
+  by u's segment] + tag_bonus [i carries a tag liked by u])`` (Gumbel top-k without replacement): with
+  ``tag_bonus > 0`` two single-valued fields and a multi-valued one carry the affinity. The bonus of a liked brand outweighs most of the
   popularity range, so a liked brand's tail items outrank other brands' head items: the features (brand and
   its correlates) carry the affinity, and the tail is reachable. :func:`oracle_scores` is that logit (the
   planted truth, the ceiling of any ranking).
@@ -38,6 +40,7 @@ import shutil
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from recbole_meta.benchmark.synthetic import _activity
 from recbole_meta.benchmark.synthetic_files import GeneratedFiles, dataset_folder, write_atomic_file
@@ -54,8 +57,10 @@ class RetrievalCorpus(GeneratedFiles):
         item_weight (numpy.ndarray): planted popularity weights (item index order, 0-based).
         item_category, item_brand (numpy.ndarray): each item's category and brand (0-based).
         user_brands (numpy.ndarray): ``(n_users, brands_per_user)`` liked brands; user_categories
-            ``(n_users, categories_per_segment)`` the segment's liked categories.
-        brand_bonus, category_bonus (float): the planted logit bonuses.
+            ``(n_users, categories_per_segment)`` the segment's liked categories; user_tags
+            ``(n_users, tags_per_user)`` liked tags.
+        item_tags (scipy.sparse.csr_matrix): ``(n_items, n_tags)``, 1 where an item carries a tag.
+        brand_bonus, category_bonus, tag_bonus (float): the planted logit bonuses.
     """
 
     n_users: int
@@ -66,8 +71,11 @@ class RetrievalCorpus(GeneratedFiles):
     item_brand: np.ndarray
     user_brands: np.ndarray
     user_categories: np.ndarray
+    user_tags: np.ndarray
+    item_tags: object
     brand_bonus: float
     category_bonus: float
+    tag_bonus: float = 0.0
 
     def config_dict(self):
         """RecBole config entries that load this corpus with its fixed train / valid / test files."""
@@ -82,13 +90,22 @@ class RetrievalCorpus(GeneratedFiles):
         }
 
     def oracle_scores(self, users):
-        """The planted logit ``log w_i + brand_bonus [liked brand] + category_bonus [liked category]``:
-        ``(len(users), n_items)`` for 0-based user indices (item order 0-based)."""
+        """The planted logit ``log w_i + brand_bonus [liked brand] + category_bonus [liked category] +
+        tag_bonus [a liked tag]``: ``(len(users), n_items)`` for 0-based user indices (item order 0-based)."""
         users = np.asarray(users)
         scores = np.repeat(np.log(self.item_weight)[None, :], len(users), axis=0)
         liked_brand = (self.item_brand[None, None, :] == self.user_brands[users][:, :, None]).any(1)
         liked_category = (self.item_category[None, None, :] == self.user_categories[users][:, :, None]).any(1)
-        return scores + self.brand_bonus * liked_brand + self.category_bonus * liked_category
+        n_tags = self.item_tags.shape[1]
+        liked_tags = np.zeros((len(users), n_tags))
+        np.put_along_axis(liked_tags, self.user_tags[users], 1.0, axis=1)
+        liked_tag = np.asarray(self.item_tags @ liked_tags.T).T > 0
+        return (
+            scores
+            + self.brand_bonus * liked_brand
+            + self.category_bonus * liked_category
+            + self.tag_bonus * liked_tag
+        )
 
 
 def _pick(rng, counts, corpus, chunk_elements=4_000_000):
@@ -118,6 +135,7 @@ def generate_retrieval_corpus(
     popularity_exponent=1.0,
     brand_bonus=8.0,
     category_bonus=3.0,
+    tag_bonus=0.0,
     activity_sigma=0.8,
     min_user_interactions=5,
     n_categories=40,
@@ -128,6 +146,7 @@ def generate_retrieval_corpus(
     n_segments=50,
     categories_per_segment=2,
     brands_per_user=4,
+    tags_per_user=3,
 ):
     """Write the corpus (see the module docstring) under ``out_dir/<name>/`` and return a :class:`RetrievalCorpus`.
 
@@ -136,7 +155,9 @@ def generate_retrieval_corpus(
         n_users, n_items, n_interactions (int): sizes; the interaction count is exact.
         seed (int): same seed and arguments -> identical files.
         popularity_exponent (float): Zipf exponent of item popularity (0: uniform).
-        brand_bonus, category_bonus (float): logit bonus of a liked brand / a liked category.
+        brand_bonus, category_bonus, tag_bonus (float): logit bonus of a liked brand / a liked category / an
+            item carrying a liked tag (0 by default: the tags then follow the category without affinity of
+            their own).
         tag_coherence (float): probability that a tag comes from the item's category's pool.
     """
     if n_interactions < n_users * max(3, min_user_interactions):
@@ -173,6 +194,18 @@ def generate_retrieval_corpus(
         0, brands_per_category, (n_users, brands_per_user)
     )
 
+    # liked tags, from the pools of the user's liked categories; drawn from their own stream, so that the rest
+    # of the corpus does not depend on tags_per_user (with tag_bonus 0 it is the corpus without tag affinity)
+    tag_rng = np.random.default_rng([seed, 1])
+    tag_category = tag_rng.integers(0, categories_per_segment, (n_users, tags_per_user))
+    user_tags = pools[
+        np.take_along_axis(user_categories, tag_category, 1),
+        tag_rng.integers(0, tags_per_category, tag_category.shape),
+    ]
+    item_tags = sp.csr_matrix(
+        (np.ones(int(tag_valid.sum())), (np.nonzero(tag_valid)[0], tags[tag_valid])), shape=(n_items, n_tags)
+    )
+    item_tags.data[:] = 1.0  # an item listing a tag twice carries it once
     item_weight = (rng.permutation(n_items) + 1.0) ** -popularity_exponent
     corpus = RetrievalCorpus(
         name=name,
@@ -185,8 +218,11 @@ def generate_retrieval_corpus(
         item_brand=brand,
         user_brands=user_brands,
         user_categories=user_categories,
+        user_tags=user_tags,
+        item_tags=item_tags,
         brand_bonus=float(brand_bonus),
         category_bonus=float(category_bonus),
+        tag_bonus=float(tag_bonus),
     )
     cap = max(min_user_interactions, n_items // 20, 3 * n_interactions // n_users)
     counts = _activity(rng, n_users, n_interactions, min_user_interactions, cap, activity_sigma)
