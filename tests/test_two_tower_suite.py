@@ -33,3 +33,20 @@ def test_quick_two_tower_suites_run_end_to_end(tmp_path):
     # the steps timed are the configured ones
     assert speed["metrics"]["all"]["matmul_work_ratio"] > 1
     assert speed["info"]["steps_per_measurement"] == speed["config"]["timed_steps"]
+
+
+@pytest.mark.slow
+def test_quick_tuning_suite_reports_validation_results_only(tmp_path):
+    from recbole_meta.benchmark.cli import main
+
+    out = tmp_path / "out"
+    runs = ["TwoTower-10pct", "SSL-b128-a0.3-t0.1"]
+    argv = ["two_tower_synthetic_tuning", "--quick", "--out", str(out), "--no-progress", "--runs", *runs]
+    assert main(argv) == 0
+    records = [json.loads(line) for line in open(out / "two_tower_synthetic_tuning.jsonl")]
+    assert {r["run"] for r in records} == set(runs) and all(r["status"] == "ok" for r in records)
+    for record in records:  # the hyperparameters are chosen on validation: no test result is kept
+        metrics = record["metrics"]["all"]
+        assert "valid_recall@50" in metrics and all(name.startswith("valid_") for name in metrics)
+    ssl = next(r for r in records if r["run"] == "SSL-b128-a0.3-t0.1")["config"]
+    assert (ssl["ssl_alpha"], ssl["ssl_temperature"], ssl["ssl_augment"]) == (0.3, 0.1, ["rfm"])

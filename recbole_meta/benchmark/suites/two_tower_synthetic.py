@@ -1,16 +1,18 @@
 """SSLTwoTower on a synthetic long-tail corpus where the paper's claim can be tested (Yao et al., CIKM 2021).
 
 * ``two_tower_synthetic`` -- the corpus of :mod:`recbole_meta.benchmark.synthetic_retrieval` (Zipf popularity
-  over 50k items independent of the features; affinity carried by brand and category; correlated feature
-  groups), its fixed per-user 80/10/10 split, full-sort ranking of all items. TwoTower (no SSL) against SSL
+  over 50k items independent of the features; affinity carried by brand, category and the multi-valued tags;
+  correlated feature groups), its fixed per-user 80/10/10 split, full-sort ranking of all items. TwoTower (no SSL) against SSL
   with RFM and with CFM, on the full training set and on 10% of each user's training interactions (same valid
   and test sets), paired by seed; each seed is its own corpus. The Oracle rows rank by the planted logit (the
   ceiling); TwoTower-featuresOnly drops the item id from the item tower (can features alone reach the tail?).
-* ``two_tower_synthetic_cold`` -- the same corpus with the item-cold split (items 80/10/10, test items never
-  trained on, ranked among themselves).
+* ``two_tower_synthetic_tuning`` -- how the SSL hyperparameters of ``two_tower_synthetic`` were chosen: a
+  small grid scored on the validation split of one corpus.
+* ``two_tower_synthetic_cold`` -- the item-cold split (items 80/10/10, test items never trained on, ranked among
+  themselves) of the earlier, smaller corpus (2k users, 20k items, 50k interactions, no tag affinity).
 
-Sized for a shared 2-core machine (about 10% of a core per process at the time): 2k users, 20k items, 50k
-interactions (about 40k training ones); the target was >= 50k items and >= 1M interactions.
+Sized for a shared 2-core machine under a load of about 10: 5k users, 50k items, 100k interactions (80k training
+ones); the target was >= 50k items and >= 1M interactions.
 """
 
 import dataclasses
@@ -20,10 +22,15 @@ import numpy as np
 
 from recbole_meta.benchmark import Run, RunResult, Suite, register_suite
 from recbole_meta.benchmark.recbole_run import _train_and_test
-from recbole_meta.benchmark.suites.two_tower import _ssl_effect_report
+from recbole_meta.benchmark.suites.two_tower import _ssl_effect_report, pair_rows
 
 TOPK = 50
-CORPUS = {"n_users": 2_000, "n_items": 20_000, "n_interactions": 50_000}
+# 50k items as asked, 100k interactions (not the 1M asked: a 1M-interaction epoch is 1563 steps of about 33 ms of
+# CPU each here, 52 s of CPU, about 5 minutes of wall time at the shared machine's load of about 10 on 2 cores;
+# the suite's runs would not fit). tag_bonus: the multi-valued tags carry affinity of their own.
+CORPUS = {"n_users": 5_000, "n_items": 50_000, "n_interactions": 100_000, "tag_bonus": 2.0}
+# The item-cold suite keeps the earlier, smaller corpus (no tag affinity) on which its runs were measured.
+COLD_CORPUS = {"n_users": 2_000, "n_items": 20_000, "n_interactions": 50_000}
 QUICK_CORPUS = {"n_users": 60, "n_items": 400, "n_interactions": 1_800}
 LOW_FRACTION = 0.1
 SHARED = {
@@ -33,18 +40,28 @@ SHARED = {
     "tail_ratio": 0.8,
     "train_batch_size": 512,
     "learning_rate": 0.001,
-    "eval_batch_size": 128 * 20_001,  # 128 users per full-sort batch
+    "eval_batch_size": 128 * (CORPUS["n_items"] + 1),  # 128 users per full-sort batch
     "corpus": CORPUS,
 }
+COLD_SHARED = {**SHARED, "eval_batch_size": 128 * (COLD_CORPUS["n_items"] + 1), "corpus": COLD_CORPUS}
 QUICK = {"epochs": 1, "eval_step": 1, "ssl_batch_size": 32, "train_batch_size": 64, "corpus": QUICK_CORPUS}
-# Training budgets (validation twice, the best validation epoch tested): the full training set has about 80
-# batches an epoch, the 10% set about 8.
+# Training budgets (validation twice, the best validation epoch tested): the full training set has about 157
+# batches an epoch, the 10% set about 16 (the item-cold corpus: 80 and 8).
 FULL = {"epochs": 10, "eval_step": 5, "stopping_step": 10}
 LOW = {"epochs": 50, "eval_step": 25, "stopping_step": 10}
+# The SSL hyperparameters, chosen on the validation split of corpus 0 in the 10%-data setting
+# (two_tower_synthetic_tuning; the rule is in its description).
+CHOSEN_SSL = {"ssl_batch_size": 256, "ssl_alpha": 1.0, "ssl_temperature": 0.1}
 MODELS = [
     ("TwoTower", {"ssl_alpha": 0.0}),
-    ("SSL-RFM", {"ssl_alpha": 0.3, "ssl_augment": ["rfm"]}),
-    ("SSL-CFM", {"ssl_alpha": 0.3, "ssl_augment": ["cfm"]}),
+    ("SSL-RFM", {**CHOSEN_SSL, "ssl_augment": ["rfm"]}),
+    ("SSL-CFM", {**CHOSEN_SSL, "ssl_augment": ["cfm"]}),
+]
+# The item-cold suite's models, as measured there (SSL batch 512, alpha 0.3, temperature 0.1).
+COLD_MODELS = [
+    ("TwoTower", {"ssl_alpha": 0.0}),
+    ("SSL-RFM", {"ssl_alpha": 0.3, "ssl_batch_size": 512, "ssl_augment": ["rfm"]}),
+    ("SSL-CFM", {"ssl_alpha": 0.3, "ssl_batch_size": 512, "ssl_augment": ["cfm"]}),
 ]
 
 
@@ -123,9 +140,22 @@ PAIRS = [
 ]
 
 
+def _relative_cell(comparison, baseline_values):
+    """Relative change: mean difference over the baseline's mean (per seed: difference / baseline)."""
+    from recbole_meta.benchmark.stats import mean_std
+
+    base = {s: baseline_values[s] for s in comparison.seeds}
+    relative = [d / base[s] for d, s in zip(comparison.differences, comparison.seeds)]
+    per_seed = ", ".join(f"{r:+.1%}" for r in relative)
+    p = "" if comparison.t_pvalue != comparison.t_pvalue else f"; t-test p {comparison.t_pvalue:.3f}"
+    return (
+        f"{comparison.mean_difference / mean_std(base.values())[0]:+.1%} ({per_seed}; {comparison.wins}/"
+        f"{len(relative)} seeds up{p})"
+    )
+
+
 def _claim_report(pairs):
     """Markdown: the paper's claim per pair -- relative change of TailRecall@K and Recall@K, paired by seed."""
-    from recbole_meta.benchmark.stats import mean_std, paired_comparison
 
     def hook(summary):
         values = summary.values.get("all", {})
@@ -140,23 +170,7 @@ def _claim_report(pairs):
             + " |",
             "|---|---|" + "---|" * len(metrics),
         ]
-        for model, baseline in pairs:
-            cells = []
-            for metric in metrics:
-                runs = values[metric]
-                if model not in runs or baseline not in runs:
-                    cells.append("n/a")
-                    continue
-                comparison = paired_comparison(runs[model], runs[baseline])
-                base = {s: runs[baseline][s] for s in comparison.seeds}
-                relative = [d / base[s] for d, s in zip(comparison.differences, comparison.seeds)]
-                mean_base = mean_std(base.values())[0]
-                per_seed = ", ".join(f"{r:+.1%}" for r in relative)
-                cells.append(
-                    f"{comparison.mean_difference / mean_base:+.1%} ({per_seed}; {comparison.wins}/"
-                    f"{len(relative)} seeds up)"
-                )
-            lines.append(f"| {model} | {baseline} | " + " | ".join(cells) + " |")
+        lines += pair_rows(values, pairs, metrics, _relative_cell)
         lines += [
             "",
             "Relative change: mean difference over the baseline's mean; per seed: difference / baseline.",
@@ -187,15 +201,19 @@ def two_tower_synthetic(options):
             "Synthetic long-tail corpus (recbole_meta/benchmark/synthetic_retrieval.py, one corpus per seed): "
             f"{CORPUS['n_users']} users, {CORPUS['n_items']} items with Zipf popularity (exponent 1) independent "
             "of their features, item fields category / brand (nested) / tags (multi-valued) / price / year, "
-            "user field segment; users pick liked brands' items (logit bonus 8) and liked categories' (bonus 3) "
-            f"on top of popularity; {CORPUS['n_interactions']} interactions split per user 80/10/10. Sized "
-            "for a shared 2-core machine (the target was >= 50k items, >= 1M interactions). Full-sort Recall@50 and TailRecall@50 "
-            "(tail = least popular 80% of items by training count). '-10pct' runs train on 10% of each user's "
-            "training interactions (same valid / test). SSL: alpha 0.3, tau 0.1, SSL batch 512, as on ml-100k. "
-            "Oracle: ranking by the planted logit. The planted affinity has no item-specific part, so an item's id "
-            "embedding can only add noise: TwoTower-featuresOnly (no item id) is the reference for what a tower "
-            "can learn here. Hyperparameters were not tuned on this corpus (neither on validation nor on test). "
-            "Best validation epoch tested."
+            "user field segment; users pick liked brands' items (logit bonus 8), liked categories' (bonus 3) and "
+            f"items carrying a liked tag (bonus {CORPUS['tag_bonus']:g}) on top of popularity; "
+            f"{CORPUS['n_interactions']} interactions split per user 80/10/10. Sized for a shared 2-core machine "
+            "(asked: >= 50k items and >= 1M interactions; a 1M-interaction epoch takes about 52 s of CPU here, "
+            "several minutes of wall time at the machine's load). Full-sort Recall@50 and TailRecall@50 (tail = "
+            "the least popular 80% of items by training count). '-10pct' runs train on 10% of each user's "
+            "training interactions (same valid / test). SSL hyperparameters chosen on validation only "
+            f"(two_tower_synthetic_tuning, corpus 0, 10%-data setting, RFM): SSL batch {CHOSEN_SSL['ssl_batch_size']}, "
+            f"alpha {CHOSEN_SSL['ssl_alpha']:g}, SSL temperature {CHOSEN_SSL['ssl_temperature']:g}; the same for "
+            "CFM and both settings. Towers as on ml-100k (tau 0.1, batch 512). Oracle: ranking by the planted "
+            "logit. The planted affinity has no item-specific part, so an item's id embedding can only add "
+            "noise: TwoTower-featuresOnly (no item id) is the reference for what a tower can learn here. Best "
+            "validation epoch tested."
         ),
         config=SHARED,
         quick_config=QUICK,
@@ -210,6 +228,69 @@ def two_tower_synthetic(options):
     )
 
 
+# The SSL hyperparameters' grid: (run name, SSL batch, alpha, SSL temperature), each RFM on the 10%-data setting.
+TUNING_GRID = [
+    ("SSL-b512-a0.3-t0.1", 512, 0.3, 0.1),  # the ml-100k settings
+    ("SSL-b256-a0.3-t0.1", 256, 0.3, 0.1),
+    ("SSL-b128-a0.3-t0.1", 128, 0.3, 0.1),
+    ("SSL-b256-a1.0-t0.1", 256, 1.0, 0.1),
+    ("SSL-b256-a0.3-t0.2", 256, 0.3, 0.2),
+]
+
+
+def _validation_only(setting):
+    """A two-tower run that reports its best validation result only (the test result is not kept)."""
+
+    def fn(ctx):
+        result = _two_tower(setting)(ctx)
+        valid = result.info["best_valid_result"]
+        return RunResult(
+            metrics={f"valid_{metric}": value for metric, value in valid.items()},
+            trainable_parameters=result.trainable_parameters,
+            info={"epochs_run": result.info["epochs_run"], "best_epoch": result.info["best_epoch"]},
+        )
+
+    return fn
+
+
+@register_suite("two_tower_synthetic_tuning")
+def two_tower_synthetic_tuning(options):
+    return Suite(
+        name="two_tower_synthetic_tuning",
+        description=(
+            "How the SSL hyperparameters of two_tower_synthetic were chosen: validation split only (the test "
+            "split is not evaluated), one seed (corpus 0), the 10%-data setting, RFM. A small grid around the "
+            "ml-100k settings: SSL batch 512 / 256 / 128 at alpha 0.3 and SSL temperature 0.1, then alpha 1.0 and "
+            "temperature 0.2 at SSL batch 256. RFM masks complementary halves of the fields, so "
+            "it has no mask rate to tune. Rule, fixed before the runs: the SSL batch is the smallest whose "
+            "validation Recall@50 is within 2% (relative) of the best batch's (a smaller batch costs less per "
+            "step, two_tower_speed); alpha and temperature: the best validation Recall@50. Chosen by that rule: SSL "
+            "batch 256, alpha 1.0 (the largest alpha of the grid; larger ones were not tried), temperature 0.1. The "
+            "SSL batch is also the model's default (properties/model/SSLTwoTower.yaml)."
+        ),
+        config=SHARED,
+        quick_config=QUICK,
+        seeds=(0,),
+        prepare=_prepare,
+        runs=[Run("TwoTower-10pct", _validation_only("low"), config={**LOW, **MODELS[0][1]})]
+        + [
+            Run(
+                name,
+                _validation_only("low"),
+                config={
+                    **LOW,
+                    "ssl_augment": ["rfm"],
+                    "ssl_batch_size": batch,
+                    "ssl_alpha": alpha,
+                    "ssl_temperature": temperature,
+                },
+            )
+            for name, batch, alpha, temperature in TUNING_GRID
+        ],
+        primary_metric=f"valid_recall@{TOPK}",
+    )
+
+
 @register_suite("two_tower_synthetic_cold")
 def two_tower_synthetic_cold(options):
     cold = {**FULL, "item_cold_split": [0.8, 0.1, 0.1]}
@@ -221,14 +302,14 @@ def two_tower_synthetic_cold(options):
             "metrics equal the overall ones). Same models and budget as the full-data runs; '-idDrop': "
             "main_id_dropout 0.2 (the retrieval loss also trains the features-only path of new items)."
         ),
-        config=SHARED,
+        config=COLD_SHARED,
         quick_config={**QUICK, "item_cold_split": [0.6, 0.2, 0.2]},
         seeds=(0, 1, 2),
         prepare=_prepare,
-        runs=[Run(name, _two_tower("full"), config={**cold, **cfg}) for name, cfg in MODELS]
+        runs=[Run(name, _two_tower("full"), config={**cold, **cfg}) for name, cfg in COLD_MODELS]
         + [
             Run(f"{name}-idDrop", _two_tower("full"), config={**cold, **cfg, "main_id_dropout": 0.2})
-            for name, cfg in MODELS[:2]
+            for name, cfg in COLD_MODELS[:2]
         ],
         compare="SSL-RFM",
         baselines=["TwoTower"],
