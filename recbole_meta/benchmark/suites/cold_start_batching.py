@@ -2,7 +2,7 @@
 
 Meta-batches of tasks of similar support length (``bucket_by_length: True``: every task sorted by support
 length, cut into meta-batches, their order shuffled; see :func:`recbole_meta.data.episodes.length_buckets`) pad
-far less than meta-batches of tasks in a random order (``bucket_by_length: False``, the default), but each
+far less than meta-batches of tasks in a random order (``bucket_by_length: False``), but each
 meta-gradient then averages over tasks of one length only. Same split,
 same seeds, same everything else: MeLU-5 under both, paired over seeds, with the bias model for scale.
 Cost of the two: ``cold_start_speed``.
@@ -27,7 +27,7 @@ def cold_start_batching(options):
             "defaults (at most 30 epochs, early stopping on the validation users' MAE). MeLU-5: meta-batches of "
             "32 tasks of similar support length (bucket_by_length: True; all tasks sorted by length, cut into "
             "batches, batch order shuffled by the seed); MeLU-5-random-batches: 32 tasks in a random order "
-            "(bucket_by_length: False, the default). Wall times were taken on a shared, loaded machine: the cost "
+            "(bucket_by_length: False). Wall times were taken on a shared, loaded machine: the cost "
             "of the two is measured in cold_start_speed. UserItemBias (mu + b_i + b_u shrunk) for scale. Paired over seeds."
         ),
         config={**SHARED, "bucket_by_length": True},

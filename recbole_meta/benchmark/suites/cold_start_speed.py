@@ -7,12 +7,12 @@ in one process (:func:`recbole_meta.benchmark.compare_timing`, median over repet
 a shared machine; the load average at measurement time is in the record.
 
 Row ``MeLU-5`` (the vectorised engine of :mod:`recbole_meta.trainer.maml` on length-bucketed meta-batches,
-``bucket_by_length: True``):
+``bucket_by_length: True``, the default):
 
 * ``support_padding_waste``: share of the support positions computed on that are padding, with meta-batches of
   similar support length, each length chunk padded to its own longest support (see
   :func:`recbole_meta.data.episodes.length_buckets` and :func:`~recbole_meta.data.episodes.length_chunks`); in
-  the record, the same tasks in meta-batches of a random order (``bucket_by_length: False``, the default), as
+  the record, the same tasks in meta-batches of a random order (``bucket_by_length: False``), as
   the engine computes them (chunked) and padded whole (the engine before chunks);
 * ``meta_over_bound``: the meta-step against its arithmetic bound on real work, (2 x steps + 2) supervised
   forward + backward passes of the same network over the same real (unpadded) support and query ratings of
@@ -232,7 +232,7 @@ def cold_start_speed(options):
             "meta-step over (2 x steps + 2) = 12 supervised forward + backward passes of the same network over "
             "the same real ratings (one flat batch, no padding); vectorised_speedup: against the per-task loop "
             "on unpadded tasks; bucketing_speedup: against the same tasks in meta-batches of a random order "
-            "(bucket_by_length: False, the default). "
+            "(bucket_by_length: False). "
             "MeLU-5-higher: higher_speedup, the same meta-step written with the higher library (per-task "
             "innerloop_ctx, the common way) against the vectorised engine, same meta-batches. A and B "
             "interleaved in one process, median over repetitions; one torch thread; load average in the records."
