@@ -1,0 +1,151 @@
+"""Every synthetic generator writes, for a fixed seed and small sizes, exactly the bytes (and returns exactly the
+planted truth) it did when the committed results were made: a refactor must not move a single random draw.
+
+If a generator is changed on purpose (a new draw, another order), every results file built on its data is stale:
+rerun those suites, then update the digests here.
+"""
+
+import hashlib
+import os
+
+import numpy as np
+import scipy.sparse as sp
+
+from recbole_meta.benchmark.synthetic import generate_synthetic
+from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings
+from recbole_meta.benchmark.synthetic_retrieval import generate_retrieval_corpus, write_low_data_copy
+from recbole_meta.benchmark.synthetic_transfer import generate_transfer_synthetic
+
+FILES = {
+    "syn/syn.inter": "b4073c5748480d1c",
+    "syn/syn.item": "17a812f283eef61e",
+    "syn/syn.user": "08084c7f729ffea7",
+    "pl/pl.inter": "59d7af02c2cf59b7",
+    "pl/pl.item": "d5af753949f3c418",
+    "pl/pl.user": "29786177d3fe966d",
+    "pl/pl.truth.npz": "19905293619c54cd",
+    "ret/ret.item": "badce0fd821bb90e",
+    "ret/ret.user": "47f067d48c121c44",
+    "ret/ret.train.inter": "b96f642066ec8073",
+    "ret/ret.valid.inter": "80352385376be477",
+    "ret/ret.test.inter": "5e167dc20f50e5ac",
+    "ret_low30/ret_low30.item": "badce0fd821bb90e",
+    "ret_low30/ret_low30.user": "47f067d48c121c44",
+    "ret_low30/ret_low30.train.inter": "d1cbdb5b669e37da",
+    "ret_low30/ret_low30.valid.inter": "80352385376be477",
+    "ret_low30/ret_low30.test.inter": "5e167dc20f50e5ac",
+    "rtag/rtag.item": "4caf4ac28134d722",
+    "rtag/rtag.user": "953251eeeb53c658",
+    "rtag/rtag.train.inter": "d5f543e027254234",
+    "rtag/rtag.valid.inter": "70886d30024cb268",
+    "rtag/rtag.test.inter": "9c5b1d6dab6170b3",
+    "tr/tr.inter": "fdd29e3923c5217b",
+    "tr/tr.item": "265d6cf813b461c1",
+    "tr/tr.user": "ce8e42de06ad2e77",
+}
+
+TRUTH = {
+    "syn": "2febae88040ca4ae",
+    "pl": "1987133aa7bfb35a",
+    "ret": "1792e62434b68f76",
+    "rtag": "7ec7e588e4116bcd",
+    "tr": "334755e4e2064081",
+}
+
+TRUTH_FIELDS = {
+    "syn": (
+        "user_factors",
+        "item_factors",
+        "user_bias",
+        "item_bias",
+        "item_weight",
+        "user_gender",
+        "item_category",
+    ),
+    "pl": ("n_users", "n_items", "n_interactions", "noise", "term_std"),
+    "ret": (
+        "item_weight",
+        "item_category",
+        "item_brand",
+        "user_brands",
+        "user_categories",
+        "user_tags",
+        "item_tags",
+    ),
+    "rtag": (
+        "item_weight",
+        "user_tags",
+        "item_tags",
+        "brand_bonus",
+        "category_bonus",
+        "tag_bonus",
+        "n_interactions",
+    ),
+    "tr": ("user_factors", "item_factors", "gender", "age", "labelled", "target_users", "n_interactions"),
+}
+
+
+def _bytes(value):
+    if sp.issparse(value):
+        return b"".join(_bytes(part) for part in (value.indptr, value.indices, value.data))
+    if isinstance(value, np.ndarray):
+        return np.ascontiguousarray(value).tobytes()
+    return repr(value).encode()
+
+
+def _digest_file(path):
+    if path.endswith(".npz"):  # the zip container stamps the time: digest the arrays it holds
+        with np.load(path) as data:
+            return _digest(b"".join(key.encode() + _bytes(data[key]) for key in sorted(data.files)))
+    with open(path, "rb") as file:
+        return _digest(file.read())
+
+
+def _digest(content):
+    return hashlib.sha256(content).hexdigest()[:16]
+
+
+def test_each_generator_writes_the_pinned_bytes_and_truth(tmp_path):
+    out = str(tmp_path)
+    made = {
+        "syn": generate_synthetic(out, 3000, seed=1, name="syn"),
+        "pl": generate_planted_ratings(out, 100, 150, seed=2, name="pl"),
+        "ret": generate_retrieval_corpus(
+            out, n_users=100, n_items=500, n_interactions=1500, seed=3, name="ret"
+        ),
+        "rtag": generate_retrieval_corpus(
+            out,
+            n_users=60,
+            n_items=400,
+            n_interactions=900,
+            seed=6,
+            name="rtag",
+            tag_bonus=2.0,
+            tags_per_user=2,
+        ),
+        "tr": generate_transfer_synthetic(
+            out,
+            "tr",
+            n_users=300,
+            n_labelled=100,
+            n_target_users=100,
+            n_source_items=60,
+            n_target_items=20,
+            mean_source=10,
+            min_source=5,
+            max_target=2,
+            seed=5,
+        ),
+    }
+    write_low_data_copy(made["ret"], 0.3, seed=4)
+    written = {
+        os.path.relpath(os.path.join(root, name), out): _digest_file(os.path.join(root, name))
+        for root, _, names in os.walk(out)
+        for name in names
+    }
+    assert written == FILES
+    truth = {
+        key: _digest(b"".join(_bytes(getattr(made[key], field)) for field in fields))
+        for key, fields in TRUTH_FIELDS.items()
+    }
+    assert truth == TRUTH
