@@ -46,7 +46,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 
 def _popularity_slope(data):
-    counts = np.bincount(data.inter["item"], minlength=data.n_items)[np.argsort(-data.item_weight)]
+    counts = np.bincount(data.inter["item"], minlength=data.n_items)[np.argsort(-data.planted.item_weight)]
     ranks = np.arange(1, data.n_items + 1)
     middle = (ranks >= data.n_items // 10) & (ranks <= data.n_items // 2) & (counts > 0)
     return np.polyfit(np.log(ranks[middle]), np.log(counts[middle]), 1)[0], counts
@@ -67,10 +67,11 @@ def test_planted_power_law_popularity_is_visible(tmp_path):
 def test_planted_preferences_shape_ratings_and_picks(tmp_path):
     data = generate_synthetic(tmp_path, 20_000, seed=1, noise=0.3)
     users, items, rating = data.inter["user"], data.inter["item"], data.inter["rating"]
+    planted = data.planted
     truth = (
-        data.user_bias[users]
-        + data.item_bias[items]
-        + np.einsum("ij,ij->i", data.user_factors[users], data.item_factors[items])
+        planted.user_bias[users]
+        + planted.item_bias[items]
+        + np.einsum("ij,ij->i", planted.user_factors[users], planted.item_factors[items])
     )
     assert np.corrcoef(truth, rating)[0, 1] > 0.6
     shares = np.bincount(rating, minlength=6)[1:] / len(rating)
@@ -78,8 +79,8 @@ def test_planted_preferences_shape_ratings_and_picks(tmp_path):
     # picks follow p_u . q_i: picked items score higher for their user than random items do
     rng = np.random.default_rng(0)
     random_items = rng.integers(0, data.n_items, len(users))
-    picked = np.einsum("ij,ij->i", data.user_factors[users], data.item_factors[items])
-    other = np.einsum("ij,ij->i", data.user_factors[users], data.item_factors[random_items])
+    picked = np.einsum("ij,ij->i", planted.user_factors[users], planted.item_factors[items])
+    other = np.einsum("ij,ij->i", planted.user_factors[users], planted.item_factors[random_items])
     assert picked.mean() > other.mean() + 0.1
 
 

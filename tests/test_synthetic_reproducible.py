@@ -6,6 +6,7 @@ rerun those suites, then update the digests here.
 """
 
 import hashlib
+import operator
 import os
 
 import numpy as np
@@ -54,13 +55,13 @@ TRUTH = {
 
 TRUTH_FIELDS = {
     "syn": (
-        "user_factors",
-        "item_factors",
-        "user_bias",
-        "item_bias",
-        "item_weight",
-        "user_gender",
-        "item_category",
+        "planted.user_factors",
+        "planted.item_factors",
+        "planted.user_bias",
+        "planted.item_bias",
+        "planted.item_weight",
+        "profiles.gender",
+        "profiles.category",
     ),
     "pl": ("n_users", "n_items", "n_interactions", "noise", "term_std"),
     "ret": (
@@ -145,7 +146,7 @@ def test_each_generator_writes_the_pinned_bytes_and_truth(tmp_path):
     }
     assert written == FILES
     truth = {
-        key: _digest(b"".join(_bytes(getattr(made[key], field)) for field in fields))
+        key: _digest(b"".join(_bytes(operator.attrgetter(field)(made[key])) for field in fields))
         for key, fields in TRUTH_FIELDS.items()
     }
     assert truth == TRUTH

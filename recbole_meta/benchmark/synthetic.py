@@ -33,43 +33,97 @@ GENDERS = ("F", "M")
 
 
 @dataclass
-class SyntheticDataset(GeneratedFiles):
-    """Where the files are (:class:`GeneratedFiles`) and the planted truth.
+class Profiles:
+    """What the ``.user`` and ``.item`` files say of each user and item (0-based indices; tokens are index + 1).
 
     Attributes:
-        n_users, n_items, n_interactions (int)
-        user_factors (ndarray n_users x rank), item_factors (ndarray n_items x rank)
-        user_bias (ndarray), item_bias (ndarray), item_weight (ndarray): planted popularity weights.
-        user_gender (ndarray of int, index into ``GENDERS``), item_category (ndarray of int)
-        inter (dict of ndarray): ``user``, ``item`` (0-based indices), ``rating``, ``timestamp``.
+        gender, age, occupation (ndarray of int): per user; indices into ``GENDERS``, ``AGES`` and ``occ<k>``.
+        category (ndarray of int), tags (list of int arrays, 1-3 distinct tags each), release_year (ndarray):
+            per item.
     """
 
-    n_users: int
-    n_items: int
-    n_interactions: int
+    gender: np.ndarray
+    age: np.ndarray
+    occupation: np.ndarray
+    category: np.ndarray
+    tags: list
+    release_year: np.ndarray
+
+
+@dataclass
+class PlantedFactors:
+    """The planted preference model of :func:`generate_synthetic` (0-based user and item order).
+
+    Attributes:
+        user_factors (ndarray n_users x rank), item_factors (ndarray n_items x rank)
+        user_bias (ndarray), item_bias (ndarray), item_weight (ndarray): planted popularity weights.
+    """
+
     user_factors: np.ndarray
     item_factors: np.ndarray
     user_bias: np.ndarray
     item_bias: np.ndarray
     item_weight: np.ndarray
-    user_gender: np.ndarray
-    item_category: np.ndarray
+
+
+@dataclass
+class SyntheticDataset(GeneratedFiles):
+    """Where the files are (:class:`GeneratedFiles`) and the planted truth.
+
+    Attributes:
+        profiles (Profiles): the user and item features written to the files.
+        planted (PlantedFactors): factors, biases and popularity weights.
+        inter (dict of ndarray): ``user``, ``item`` (0-based indices), ``rating``, ``timestamp``.
+    """
+
+    profiles: Profiles
+    planted: PlantedFactors
     inter: dict
+
+    @property
+    def n_users(self):
+        return len(self.profiles.gender)
+
+    @property
+    def n_items(self):
+        return len(self.profiles.category)
+
+    @property
+    def n_interactions(self):
+        return len(self.inter["user"])
 
     def config_dict(self):
         """RecBole config entries that load every column of these files."""
-        return {
-            "data_path": self.data_path,
-            "USER_ID_FIELD": "user_id",
-            "ITEM_ID_FIELD": "item_id",
-            "RATING_FIELD": "rating",
-            "TIME_FIELD": "timestamp",
-            "load_col": {
-                "inter": ["user_id", "item_id", "rating", "timestamp"],
-                "user": ["user_id", "age", "gender", "occupation"],
-                "item": ["item_id", "category", "tags", "release_year"],
-            },
-        }
+        return profile_config(self.data_path)
+
+
+def profile_config(data_path):
+    """RecBole config entries that load every column of the files :func:`write_profile_files` writes."""
+    return {
+        "data_path": data_path,
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "RATING_FIELD": "rating",
+        "TIME_FIELD": "timestamp",
+        "load_col": {
+            "inter": ["user_id", "item_id", "rating", "timestamp"],
+            "user": ["user_id", "age", "gender", "occupation"],
+            "item": ["item_id", "category", "tags", "release_year"],
+        },
+    }
+
+
+def draw_user_traits(rng, n_users, n_occupations):
+    """Each user's ``(gender, age, occupation)``: 30% F / 70% M, uniform age group, uniform occupation."""
+    gender = rng.choice(len(GENDERS), size=n_users, p=[0.3, 0.7])
+    age = rng.choice(len(AGES), size=n_users)
+    return gender, age, rng.integers(0, n_occupations, size=n_users)
+
+
+def draw_item_tags(rng, n_items, n_categories, n_tags):
+    """Each item's ``(category, tags)``: a uniform category and 1-3 distinct uniform tags."""
+    category = rng.integers(0, n_categories, size=n_items)
+    return category, [rng.choice(n_tags, size=k, replace=False) for k in rng.integers(1, 4, size=n_items)]
 
 
 def default_sizes(n_interactions):
@@ -171,18 +225,14 @@ def generate_synthetic(
     scale = 1.0 / math.sqrt(rank)
 
     # users: traits -> factors
-    gender = rng.choice(len(GENDERS), size=n_users, p=[0.3, 0.7])
-    age = rng.choice(len(AGES), size=n_users)
-    occupation = rng.integers(0, n_occupations, size=n_users)
+    gender, age, occupation = draw_user_traits(rng, n_users, n_occupations)
     trait_embedding = [rng.normal(0, scale, (k, rank)) for k in (len(GENDERS), len(AGES), n_occupations)]
     traits = (trait_embedding[0][gender] + trait_embedding[1][age] + trait_embedding[2][occupation]) / 3
     user_factors = trait_strength * traits * math.sqrt(3) + rng.normal(0, scale, (n_users, rank))
     user_bias = rng.normal(0, 0.3, n_users)
 
     # items: category + tags -> factors and bias
-    category = rng.integers(0, n_categories, size=n_items)
-    n_item_tags = rng.integers(1, 4, size=n_items)
-    tag_lists = [rng.choice(n_tags, size=k, replace=False) for k in n_item_tags]
+    category, tag_lists = draw_item_tags(rng, n_items, n_categories, n_tags)
     category_embedding = rng.normal(0, scale, (n_categories, rank))
     tag_embedding = rng.normal(0, scale, (n_tags, rank))
     tag_mean = np.stack([tag_embedding[t].mean(axis=0) for t in tag_lists])
@@ -226,65 +276,43 @@ def generate_synthetic(
     cumulative = np.cumsum(gaps)
     timestamp = user_start[users] + cumulative - cumulative[group_start] + gaps[group_start]
 
-    folder = dataset_folder(out_dir, name)
-    _write_files(
-        folder,
-        name,
-        users,
-        items,
-        rating,
-        timestamp,
-        gender,
-        age,
-        occupation,
-        category,
-        tag_lists,
-        release_year,
-    )
-    return SyntheticDataset(
-        name=name,
-        data_path=os.path.abspath(out_dir),
-        n_users=n_users,
-        n_items=n_items,
-        n_interactions=len(users),
-        user_factors=user_factors,
-        item_factors=item_factors,
-        user_bias=user_bias,
-        item_bias=item_bias,
-        item_weight=item_weight,
-        user_gender=gender,
-        item_category=category,
-        inter={"user": users, "item": items, "rating": rating, "timestamp": timestamp},
-    )
+    profiles = Profiles(gender, age, occupation, category, tag_lists, release_year)
+    inter = {"user": users, "item": items, "rating": rating, "timestamp": timestamp}
+    write_profile_files(dataset_folder(out_dir, name), name, inter, profiles)
+    planted = PlantedFactors(user_factors, item_factors, user_bias, item_bias, item_weight)
+    return SyntheticDataset(name, os.path.abspath(out_dir), profiles, planted, inter)
 
 
-def _write_files(
-    folder, name, users, items, rating, timestamp, gender, age, occupation, category, tags, year
-):
-    """The ``.inter``, ``.user`` and ``.item`` files of 0-based users and items (tokens are index + 1)."""
+def write_profile_files(folder, name, inter, profiles):
+    """Write ``<folder>/<name>.inter``, ``.user`` and ``.item``.
+
+    Args:
+        inter (dict of ndarray): ``user``, ``item`` (0-based indices), ``rating``, ``timestamp``.
+        profiles (Profiles): the user and item features.
+    """
     path = os.path.join(folder, name)
     write_atomic_file(
         f"{path}.inter",
         ["user_id:token", "item_id:token", "rating:float", "timestamp:float"],
-        [users + 1, items + 1, rating, timestamp],
+        [inter["user"] + 1, inter["item"] + 1, inter["rating"], inter["timestamp"]],
     )
     write_atomic_file(
         f"{path}.user",
         ["user_id:token", "age:token", "gender:token", "occupation:token"],
         [
-            np.arange(1, len(gender) + 1),
-            np.asarray(AGES)[age],
-            np.asarray(GENDERS)[gender],
-            [f"occ{o}" for o in occupation],
+            np.arange(1, len(profiles.gender) + 1),
+            np.asarray(AGES)[profiles.age],
+            np.asarray(GENDERS)[profiles.gender],
+            [f"occ{o}" for o in profiles.occupation],
         ],
     )
     write_atomic_file(
         f"{path}.item",
         ["item_id:token", "category:token", "tags:token_seq", "release_year:token"],
         [
-            np.arange(1, len(category) + 1),
-            [f"cat{c}" for c in category],
-            [" ".join(f"tag{t}" for t in sorted(ts)) for ts in tags],
-            year,
+            np.arange(1, len(profiles.category) + 1),
+            [f"cat{c}" for c in profiles.category],
+            [" ".join(f"tag{t}" for t in sorted(ts)) for ts in profiles.tags],
+            profiles.release_year,
         ],
     )

@@ -32,7 +32,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from recbole_meta.benchmark.synthetic import AGES, GENDERS, _activity, _pick_items, _write_files
+from recbole_meta.benchmark.synthetic import (
+    AGES,
+    Profiles,
+    _activity,
+    _pick_items,
+    draw_item_tags,
+    draw_user_traits,
+    profile_config,
+    write_profile_files,
+)
+from recbole_meta.benchmark.synthetic_files import dataset_folder
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
 from recbole_meta.registry import register_model
 
@@ -54,19 +64,7 @@ class PlantedRatings:
 
     def config_dict(self):
         """RecBole config entries that load these files."""
-        return {
-            "data_path": self.data_path,
-            "USER_ID_FIELD": "user_id",
-            "ITEM_ID_FIELD": "item_id",
-            "RATING_FIELD": "rating",
-            "TIME_FIELD": "timestamp",
-            "load_col": {
-                "inter": ["user_id", "item_id", "rating", "timestamp"],
-                "user": ["user_id", "age", "gender", "occupation"],
-                "item": ["item_id", "category", "tags", "release_year"],
-            },
-            "planted_truth": self.truth_file,
-        }
+        return {**profile_config(self.data_path), "planted_truth": self.truth_file}
 
 
 def true_means(truth, users, items):
@@ -122,11 +120,8 @@ def generate_planted_ratings(
     scale = 1.0 / math.sqrt(rank)
 
     # features
-    gender = rng.choice(len(GENDERS), size=n_users, p=[0.3, 0.7])
-    age = rng.choice(len(AGES), size=n_users)
-    occupation = rng.integers(0, n_occupations, size=n_users)
-    category = rng.integers(0, n_categories, size=n_items)
-    tag_lists = [rng.choice(n_tags, size=k, replace=False) for k in rng.integers(1, 4, size=n_items)]
+    gender, age, occupation = draw_user_traits(rng, n_users, n_occupations)
+    category, tag_lists = draw_item_tags(rng, n_items, n_categories, n_tags)
     release_year = rng.integers(1960, 2021, size=n_items)  # carries no signal
 
     def item_side(per_category, per_tag):
@@ -185,21 +180,10 @@ def generate_planted_ratings(
     rating = np.round(mean + noise * rng.normal(size=len(users)), 4)
     timestamp = 880_000_000 + np.arange(len(users), dtype=np.int64) * 60
 
-    folder = os.path.join(out_dir, name)
-    os.makedirs(folder, exist_ok=True)
-    _write_files(
-        folder,
-        name,
-        users,
-        items,
-        rating,
-        timestamp,
-        gender,
-        age,
-        occupation,
-        category,
-        tag_lists,
-        release_year,
+    folder = dataset_folder(out_dir, name)
+    inter = {"user": users, "item": items, "rating": rating, "timestamp": timestamp}
+    write_profile_files(
+        folder, name, inter, Profiles(gender, age, occupation, category, tag_lists, release_year)
     )
     truth_file = os.path.join(os.path.abspath(folder), name + TRUTH_SUFFIX)
     np.savez(truth_file, **truth)
