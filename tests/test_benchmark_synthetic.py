@@ -89,3 +89,10 @@ def test_impossible_sizes_are_refused(tmp_path):
         generate_synthetic(tmp_path, 100, n_users=50, n_items=100)
     with pytest.raises(ValueError, match="half the catalogue"):
         generate_synthetic(tmp_path, 5_000, n_users=20, n_items=100)
+
+
+def test_unknown_option_is_named_with_the_closest_known_one(tmp_path):
+    with pytest.raises(
+        TypeError, match="unknown option 'popularity_exponant'; did you mean popularity_exponent"
+    ):
+        generate_synthetic(tmp_path, 3_000, popularity_exponant=0.5)

@@ -50,10 +50,10 @@ def test_popularity_is_long_tailed_and_affinity_follows_liked_brands(corpus):
     assert (
         counts[: corpus.n_items // 5].sum() > 0.4 * counts.sum()
     )  # the head 20% of items: twice their share
-    liked = (corpus.item_brand[items][:, None] == corpus.user_brands[users]).any(1)
+    liked = (corpus.items.brand[items][:, None] == corpus.likes.brands[users]).any(1)
     # a liked brand holds about 0.2% of the catalogue per brand; it gets far more of each user's picks
     assert liked.mean() > 0.7
-    head = np.argsort(-corpus.item_weight)[: corpus.n_items // 5]
+    head = np.argsort(-corpus.items.weight)[: corpus.n_items // 5]
     tail_picks = ~np.isin(items, head)
     assert liked[tail_picks].mean() > 0.8  # tail items are reached through the features (liked brands)
 
@@ -64,10 +64,10 @@ def test_the_multi_valued_tags_carry_affinity_of_their_own(corpus):
     inter = pd.concat([_read(corpus, f"{p}.inter") for p in ("train", "valid", "test")])
     users, items = inter.iloc[:, 0].to_numpy() - 1, inter.iloc[:, 1].to_numpy() - 1
     tags = _read(corpus, "item")["tags:token_seq"].fillna("").str.split()
-    liked_tag_names = [{f"t{t}" for t in row} for row in corpus.user_tags]
+    liked_tag_names = [{f"t{t}" for t in row} for row in corpus.likes.tags]
     carries = np.array([bool(liked_tag_names[u] & set(tags.iloc[i])) for u, i in zip(users, items)])
-    other = ~(corpus.item_brand[items][:, None] == corpus.user_brands[users]).any(1)
-    other &= ~(corpus.item_category[items][:, None] == corpus.user_categories[users]).any(1)
+    other = ~(corpus.items.brand[items][:, None] == corpus.likes.brands[users]).any(1)
+    other &= ~(corpus.items.category[items][:, None] == corpus.likes.categories[users]).any(1)
     rng = np.random.default_rng(0)
     random_items = rng.integers(0, corpus.n_items, len(users))  # the catalogue's share, same users
     base = np.array([bool(liked_tag_names[u] & set(tags.iloc[i])) for u, i in zip(users, random_items)])
@@ -75,12 +75,12 @@ def test_the_multi_valued_tags_carry_affinity_of_their_own(corpus):
     scores = corpus.oracle_scores(users[:50])
     assert np.allclose(
         scores[np.arange(50), items[:50]]
-        - np.log(corpus.item_weight[items[:50]])
-        - corpus.brand_bonus
-        * (corpus.item_brand[items[:50]][:, None] == corpus.user_brands[users[:50]]).any(1)
-        - corpus.category_bonus
-        * (corpus.item_category[items[:50]][:, None] == corpus.user_categories[users[:50]]).any(1),
-        corpus.tag_bonus * carries[:50],
+        - np.log(corpus.items.weight[items[:50]])
+        - corpus.options.brand_bonus
+        * (corpus.items.brand[items[:50]][:, None] == corpus.likes.brands[users[:50]]).any(1)
+        - corpus.options.category_bonus
+        * (corpus.items.category[items[:50]][:, None] == corpus.likes.categories[users[:50]]).any(1),
+        corpus.options.tag_bonus * carries[:50],
     )
 
 
@@ -100,7 +100,7 @@ def test_oracle_scores_rank_the_test_items_far_above_popularity(corpus):
     users, items = test.iloc[:, 0].to_numpy() - 1, test.iloc[:, 1].to_numpy() - 1
     scores = corpus.oracle_scores(users)
     oracle_rank = (scores > scores[np.arange(len(users)), items][:, None]).sum(1)
-    popularity = np.log(corpus.item_weight)
+    popularity = np.log(corpus.items.weight)
     popularity_rank = (popularity[None, :] > popularity[items][:, None]).sum(1)
     assert np.median(oracle_rank) * 5 < np.median(popularity_rank)
 
@@ -129,7 +129,7 @@ def test_same_seed_same_files(tmp_path):
     c = generate_retrieval_corpus(
         str(tmp_path / "c"), n_users=40, n_items=300, n_interactions=600, seed=3, tags_per_user=5
     )
-    assert _read(c, "train.inter").equals(_read(a, "train.inter")) and c.user_tags.shape == (40, 5)
+    assert _read(c, "train.inter").equals(_read(a, "train.inter")) and c.likes.tags.shape == (40, 5)
     d = generate_retrieval_corpus(
         str(tmp_path / "d"), n_users=40, n_items=300, n_interactions=600, seed=3, tag_bonus=2.0
     )

@@ -88,7 +88,7 @@ def _picks(data, lo, hi):
     inter = pd.read_csv(os.path.join(data.folder, "tr.inter"), sep="\t")
     users, items = inter.iloc[:, 0].to_numpy() - 1, inter.iloc[:, 1].to_numpy() - 1
     keep = (items >= lo) & (items < hi)
-    matrix = np.zeros((data.n_users, hi - lo))
+    matrix = np.zeros((data.options.n_users, hi - lo))
     matrix[users[keep], items[keep] - lo] = 1
     return matrix, inter
 
@@ -98,23 +98,27 @@ def test_traits_shape_both_domains(data):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    source, inter = _picks(data, 0, data.n_source_items)
+    source, inter = _picks(data, 0, data.options.n_source_items)
     train, test = data.labelled[:400], data.labelled[400:]
     model = LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000)
-    model.fit(source[train], data.gender[train])
-    assert f1_score(data.gender[test], model.predict(source[test]), average="macro") > 0.7  # chance: 0.5
+    model.fit(source[train], data.planted.gender[train])
+    assert (
+        f1_score(data.planted.gender[test], model.predict(source[test]), average="macro") > 0.7
+    )  # chance: 0.5
 
-    target, _ = _picks(data, data.n_source_items, data.n_source_items + data.n_target_items)
+    target, _ = _picks(
+        data, data.options.n_source_items, data.options.n_source_items + data.options.n_target_items
+    )
     has_target = target.sum(1) > 0
     assert has_target.sum() == SMALL["n_target_users"]
-    share = [target[has_target & (data.gender == g)].mean(0) for g in (0, 1)]
-    shuffled = np.random.default_rng(0).permutation(data.gender)
+    share = [target[has_target & (data.planted.gender == g)].mean(0) for g in (0, 1)]
+    shuffled = np.random.default_rng(0).permutation(data.planted.gender)
     null = [target[has_target & (shuffled == g)].mean(0) for g in (0, 1)]
     assert np.abs(share[0] - share[1]).sum() > 2 * np.abs(null[0] - null[1]).sum()
     # target picks come after every source pick of the user
     by_user = inter.groupby(inter.columns[0])
-    last_source = by_user.apply(lambda g: g.iloc[:, 3][g.iloc[:, 1] <= data.n_source_items].max())
-    first_target = by_user.apply(lambda g: g.iloc[:, 3][g.iloc[:, 1] > data.n_source_items].min())
+    last_source = by_user.apply(lambda g: g.iloc[:, 3][g.iloc[:, 1] <= data.options.n_source_items].max())
+    first_target = by_user.apply(lambda g: g.iloc[:, 3][g.iloc[:, 1] > data.options.n_source_items].min())
     both = first_target.notna()
     assert (first_target[both] > last_source[both]).all()
 

@@ -26,7 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recbole_meta.benchmark.synthetic_files import GeneratedFiles, dataset_folder, write_atomic_file
+from recbole_meta.benchmark.synthetic_files import (
+    GeneratedFiles,
+    dataset_folder,
+    generator_options,
+    write_atomic_file,
+)
 
 AGES = ("1", "18", "25", "35", "45", "50", "56")
 GENDERS = ("F", "M")
@@ -164,41 +169,36 @@ def _pick_items(rng, counts, logits_user, logits_item, item_log_weight, strength
     return np.concatenate(users), np.concatenate(items)
 
 
-def generate_synthetic(
-    out_dir,
-    n_interactions,
-    n_users=None,
-    n_items=None,
-    seed=0,
-    name=None,
-    rank=8,
-    popularity_exponent=1.0,
-    activity_sigma=1.0,
-    min_user_interactions=5,
-    preference_strength=1.0,
-    trait_strength=1.0,
-    feature_strength=1.0,
-    noise=0.5,
-    n_categories=12,
-    n_tags=30,
-    n_occupations=21,
-    rating_shares=(0.06, 0.11, 0.27, 0.34, 0.22),
-    start_time=880_000_000,
-):
+# The options of generate_synthetic, with their defaults (see the module docstring for the model).
+OPTIONS = {
+    "rank": 8,  # dimension of the user and item factors
+    "popularity_exponent": 1.0,  # exponent of the item popularity power law (0: uniform)
+    "activity_sigma": 1.0,  # log-normal spread of the interactions per user
+    "min_user_interactions": 5,
+    "preference_strength": 1.0,  # weight of p_u . q_i in what users pick (0: popularity only)
+    "trait_strength": 1.0,  # how much user traits shape the user factors
+    "feature_strength": 1.0,  # how much item features shape the item factors
+    "noise": 0.5,  # rating noise standard deviation
+    "n_categories": 12,
+    "n_tags": 30,
+    "n_occupations": 21,
+    "rating_shares": (0.06, 0.11, 0.27, 0.34, 0.22),  # target share of each star rating, 1 to 5
+    "start_time": 880_000_000,  # earliest timestamp (seconds)
+}
+
+
+def generate_synthetic(out_dir, n_interactions, n_users=None, n_items=None, seed=0, name=None, **options):
     """Write ``<out_dir>/<name>/<name>.inter``, ``.user`` and ``.item`` and return a :class:`SyntheticDataset`.
 
     Args:
         out_dir (str): parent folder (becomes RecBole's ``data_path``).
         n_interactions (int): exact number of (user, item) interactions, no duplicates.
         n_users, n_items (int): default :func:`default_sizes`.
-        seed (int): same seed and arguments -> byte-identical files.
+        seed (int): same seed and options -> byte-identical files.
         name (str): dataset name (default ``synthetic_<n_interactions>_s<seed>``).
-        popularity_exponent (float): exponent of the item popularity power law (0: uniform).
-        preference_strength (float): weight of ``p_u . q_i`` in what users pick (0: popularity only).
-        trait_strength, feature_strength (float): how much user traits / item features shape the factors.
-        noise (float): rating noise standard deviation.
-        rating_shares (sequence of 5 floats): target share of each star rating.
+        options: any of ``OPTIONS`` (strengths, noise, vocabulary sizes), by keyword.
     """
+    opt = generator_options("generate_synthetic", OPTIONS, options)
     n_interactions = int(n_interactions)
     default_users, default_items = default_sizes(n_interactions)
     n_users = int(n_users or default_users)
@@ -206,40 +206,44 @@ def generate_synthetic(
     cap = max(1, n_items // 2)
     if n_interactions < 1:
         raise ValueError(f"n_interactions must be positive, got {n_interactions}")
-    if n_users * min_user_interactions > n_interactions:
+    if n_users * opt.min_user_interactions > n_interactions:
         raise ValueError(
             f"n_interactions={n_interactions} < n_users * min_user_interactions = "
-            f"{n_users} * {min_user_interactions}: lower n_users or min_user_interactions"
+            f"{n_users} * {opt.min_user_interactions}: lower n_users or min_user_interactions"
         )
     if n_interactions > n_users * cap:
         raise ValueError(
             f"n_interactions={n_interactions} exceeds n_users * n_items / 2 = {n_users * cap}: "
             "raise n_users or n_items (each user rates at most half the catalogue)"
         )
-    if min_user_interactions > cap:
-        raise ValueError(f"min_user_interactions={min_user_interactions} exceeds half of n_items={n_items}")
-    if len(rating_shares) != 5 or min(rating_shares) <= 0:
-        raise ValueError(f"rating_shares must be 5 positive shares, got {rating_shares}")
+    if opt.min_user_interactions > cap:
+        raise ValueError(
+            f"min_user_interactions={opt.min_user_interactions} exceeds half of n_items={n_items}"
+        )
+    if len(opt.rating_shares) != 5 or min(opt.rating_shares) <= 0:
+        raise ValueError(f"rating_shares must be 5 positive shares, got {opt.rating_shares}")
     name = name or f"synthetic_{n_interactions}_s{seed}"
     rng = np.random.default_rng(seed)
-    scale = 1.0 / math.sqrt(rank)
+    scale = 1.0 / math.sqrt(opt.rank)
 
     # users: traits -> factors
-    gender, age, occupation = draw_user_traits(rng, n_users, n_occupations)
-    trait_embedding = [rng.normal(0, scale, (k, rank)) for k in (len(GENDERS), len(AGES), n_occupations)]
+    gender, age, occupation = draw_user_traits(rng, n_users, opt.n_occupations)
+    trait_embedding = [
+        rng.normal(0, scale, (k, opt.rank)) for k in (len(GENDERS), len(AGES), opt.n_occupations)
+    ]
     traits = (trait_embedding[0][gender] + trait_embedding[1][age] + trait_embedding[2][occupation]) / 3
-    user_factors = trait_strength * traits * math.sqrt(3) + rng.normal(0, scale, (n_users, rank))
+    user_factors = opt.trait_strength * traits * math.sqrt(3) + rng.normal(0, scale, (n_users, opt.rank))
     user_bias = rng.normal(0, 0.3, n_users)
 
     # items: category + tags -> factors and bias
-    category, tag_lists = draw_item_tags(rng, n_items, n_categories, n_tags)
-    category_embedding = rng.normal(0, scale, (n_categories, rank))
-    tag_embedding = rng.normal(0, scale, (n_tags, rank))
+    category, tag_lists = draw_item_tags(rng, n_items, opt.n_categories, opt.n_tags)
+    category_embedding = rng.normal(0, scale, (opt.n_categories, opt.rank))
+    tag_embedding = rng.normal(0, scale, (opt.n_tags, opt.rank))
     tag_mean = np.stack([tag_embedding[t].mean(axis=0) for t in tag_lists])
     item_features = (category_embedding[category] + tag_mean) / math.sqrt(2)
-    item_factors = feature_strength * item_features + rng.normal(0, scale, (n_items, rank))
-    category_bias = rng.normal(0, 0.4, n_categories)
-    tag_bias = rng.normal(0, 0.2, n_tags)
+    item_factors = opt.feature_strength * item_features + rng.normal(0, scale, (n_items, opt.rank))
+    category_bias = rng.normal(0, 0.4, opt.n_categories)
+    tag_bias = rng.normal(0, 0.2, opt.n_tags)
     item_bias = (
         category_bias[category]
         + np.array([tag_bias[t].mean() for t in tag_lists])
@@ -249,10 +253,10 @@ def generate_synthetic(
 
     # popularity power law over a random ranking; activity; picks
     popularity_rank = rng.permutation(n_items) + 1
-    item_weight = popularity_rank.astype(float) ** -popularity_exponent
-    counts = _activity(rng, n_users, n_interactions, min_user_interactions, cap, activity_sigma)
+    item_weight = popularity_rank.astype(float) ** -opt.popularity_exponent
+    counts = _activity(rng, n_users, n_interactions, opt.min_user_interactions, cap, opt.activity_sigma)
     users, items = _pick_items(
-        rng, counts, user_factors, item_factors, np.log(item_weight), preference_strength
+        rng, counts, user_factors, item_factors, np.log(item_weight), opt.preference_strength
     )
 
     # ratings from the planted model, bucketed to the target star shares
@@ -260,13 +264,13 @@ def generate_synthetic(
         user_bias[users]
         + item_bias[items]
         + np.einsum("ij,ij->i", user_factors[users], item_factors[items])
-        + noise * rng.normal(size=len(users))
+        + opt.noise * rng.normal(size=len(users))
     )
-    cut_points = np.quantile(score, np.cumsum(rating_shares)[:-1] / np.sum(rating_shares))
+    cut_points = np.quantile(score, np.cumsum(opt.rating_shares)[:-1] / np.sum(opt.rating_shares))
     rating = np.searchsorted(cut_points, score, side="right") + 1
 
     # timestamps: each user starts somewhere in two years, then about a day between picks, in pick order
-    user_start = start_time + rng.integers(0, 2 * 365 * 86400, size=n_users)
+    user_start = opt.start_time + rng.integers(0, 2 * 365 * 86400, size=n_users)
     order = rng.permutation(len(users))
     order = order[np.argsort(users[order], kind="stable")]  # users grouped, random order within a user
     users, items, rating = users[order], items[order], rating[order]

@@ -3,10 +3,13 @@
 Every generator (:mod:`~recbole_meta.benchmark.synthetic`, :mod:`~recbole_meta.benchmark.synthetic_ratings`,
 :mod:`~recbole_meta.benchmark.synthetic_retrieval`, :mod:`~recbole_meta.benchmark.synthetic_transfer`) returns a
 subclass of :class:`GeneratedFiles` and writes each file with :func:`write_atomic_file`, so the same seed and
-arguments give the same bytes whichever generator wrote them.
+arguments give the same bytes whichever generator wrote them. Each generator keeps its knobs, with their defaults
+and meaning, in one table ``OPTIONS``; :func:`generator_options` reads a call's options against it.
 """
 
+import difflib
 import os
+import types
 from dataclasses import dataclass
 
 
@@ -51,3 +54,25 @@ def write_atomic_file(path, header, columns):
     with open(path, "w", encoding="utf-8", newline="\n") as file:
         file.write("\t".join(header) + "\n")
         frame.to_csv(file, sep="\t", header=False, index=False, lineterminator="\n")
+
+
+def generator_options(generator, table, options):
+    """The knobs of one call of a generator: its ``OPTIONS`` table updated by ``options``.
+
+    Args:
+        generator (str): the generator's name, for the error message.
+        table (dict): option -> default.
+        options (dict): the call's keyword options.
+
+    Returns:
+        types.SimpleNamespace: every option of ``table``, as attributes.
+
+    Raises:
+        TypeError: an option the table does not have (with the closest known name).
+    """
+    for option in options:
+        if option not in table:
+            close = difflib.get_close_matches(option, table, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(table)}"
+            raise TypeError(f"{generator}() got an unknown option {option!r}{hint}")
+    return types.SimpleNamespace(**{**table, **options})

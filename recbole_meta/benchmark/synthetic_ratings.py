@@ -42,7 +42,7 @@ from recbole_meta.benchmark.synthetic import (
     profile_config,
     write_profile_files,
 )
-from recbole_meta.benchmark.synthetic_files import dataset_folder
+from recbole_meta.benchmark.synthetic_files import dataset_folder, generator_options
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
 from recbole_meta.registry import register_model
 
@@ -78,50 +78,50 @@ def true_means(truth, users, items):
     )
 
 
-def generate_planted_ratings(
-    out_dir,
-    n_users,
-    n_items,
-    ratings_per_user=40,
-    seed=0,
-    name=None,
-    rank=4,
-    mu=3.5,
-    item_bias_std=0.4,
-    user_bias_std=0.3,
-    interaction_std=0.5,
-    taste_std=0.5,
-    noise=0.5,
-    min_user_ratings=13,
-    max_user_ratings=100,
-    popularity_exponent=0.5,
-    n_categories=12,
-    n_tags=30,
-    n_occupations=21,
-):
+# The options of generate_planted_ratings, with their defaults (see the module docstring for the model).
+OPTIONS = {
+    "ratings_per_user": 40,  # mean of the log-normal activity
+    "min_user_ratings": 13,
+    "max_user_ratings": 100,
+    "rank": 4,  # dimension of the feature interaction and of the latent taste
+    "mu": 3.5,  # global mean rating
+    # standard deviation of each term over the generated ratings
+    "item_bias_std": 0.4,
+    "user_bias_std": 0.3,
+    "interaction_std": 0.5,
+    "taste_std": 0.5,
+    "noise": 0.5,  # sigma of the Gaussian rating noise (the Oracle's floor)
+    "popularity_exponent": 0.5,  # exponent of the item popularity power law (0: uniform)
+    "n_categories": 12,
+    "n_tags": 30,
+    "n_occupations": 21,
+}
+
+
+def generate_planted_ratings(out_dir, n_users, n_items, seed=0, name=None, **options):
     """Write ``<out_dir>/<name>/<name>.inter/.user/.item`` and the truth; return :class:`PlantedRatings`.
 
     Args:
+        out_dir (str): parent folder (RecBole's ``data_path``).
         n_users, n_items (int): sizes; users rate ``min_user_ratings``..``max_user_ratings`` items (log-normal
             activity around ``ratings_per_user`` on average).
-        rank (int): dimension of the feature interaction and of the latent taste.
-        item_bias_std, user_bias_std, interaction_std, taste_std (float): standard deviation of each term
-            over the generated ratings.
-        noise (float): sigma of the Gaussian rating noise (the Oracle's floor).
-        seed (int): same seed and arguments -> identical files.
+        seed (int): same seed and options -> identical files.
+        name (str): dataset name (default ``planted_ratings_s<seed>``).
+        options: any of ``OPTIONS`` (term sizes, noise, vocabulary sizes), by keyword.
     """
-    if not min_user_ratings <= ratings_per_user <= max_user_ratings <= n_items:
+    opt = generator_options("generate_planted_ratings", OPTIONS, options)
+    if not opt.min_user_ratings <= opt.ratings_per_user <= opt.max_user_ratings <= n_items:
         raise ValueError(
-            f"need min_user_ratings ({min_user_ratings}) <= ratings_per_user ({ratings_per_user}) <= "
-            f"max_user_ratings ({max_user_ratings}) <= n_items ({n_items})"
+            f"need min_user_ratings ({opt.min_user_ratings}) <= ratings_per_user ({opt.ratings_per_user}) <= "
+            f"max_user_ratings ({opt.max_user_ratings}) <= n_items ({n_items})"
         )
     name = name or f"planted_ratings_s{seed}"
     rng = np.random.default_rng(seed)
-    scale = 1.0 / math.sqrt(rank)
+    scale = 1.0 / math.sqrt(opt.rank)
 
     # features
-    gender, age, occupation = draw_user_traits(rng, n_users, n_occupations)
-    category, tag_lists = draw_item_tags(rng, n_items, n_categories, n_tags)
+    gender, age, occupation = draw_user_traits(rng, n_users, opt.n_occupations)
+    category, tag_lists = draw_item_tags(rng, n_items, opt.n_categories, opt.n_tags)
     release_year = rng.integers(1960, 2021, size=n_items)  # carries no signal
 
     def item_side(per_category, per_tag):
@@ -131,21 +131,21 @@ def generate_planted_ratings(
 
     # feature interaction: a_u from the user's features, c_i from the item's features
     a = sum(
-        rng.normal(0, scale, (k, rank))[v]
-        for k, v in ((2, gender), (len(AGES), age), (n_occupations, occupation))
+        rng.normal(0, scale, (k, opt.rank))[v]
+        for k, v in ((2, gender), (len(AGES), age), (opt.n_occupations, occupation))
     )
-    c = item_side(rng.normal(0, 1, (n_categories, rank)), rng.normal(0, 1, (n_tags, rank)))
+    c = item_side(rng.normal(0, 1, (opt.n_categories, opt.rank)), rng.normal(0, 1, (opt.n_tags, opt.rank)))
     # latent taste: z_u unseen, loading h_i from the item's features plus an idiosyncratic part
-    z = rng.normal(0, 1, (n_users, rank))
-    h = item_side(rng.normal(0, 1, (n_categories, rank)), rng.normal(0, 1, (n_tags, rank)))
-    h = h + 0.3 * rng.normal(0, 1, (n_items, rank))
-    item_bias = rng.normal(0, 1, n_categories)[category] + rng.normal(0, 1, n_items)
+    z = rng.normal(0, 1, (n_users, opt.rank))
+    h = item_side(rng.normal(0, 1, (opt.n_categories, opt.rank)), rng.normal(0, 1, (opt.n_tags, opt.rank)))
+    h = h + 0.3 * rng.normal(0, 1, (n_items, opt.rank))
+    item_bias = rng.normal(0, 1, opt.n_categories)[category] + rng.normal(0, 1, n_items)
     user_bias = rng.normal(0, 1, n_users)
 
     counts = _activity(
-        rng, n_users, n_users * ratings_per_user, min_user_ratings, max_user_ratings, sigma=0.6
+        rng, n_users, n_users * opt.ratings_per_user, opt.min_user_ratings, opt.max_user_ratings, sigma=0.6
     )
-    weights = np.arange(1, n_items + 1, dtype=float)[rng.permutation(n_items)] ** -popularity_exponent
+    weights = np.arange(1, n_items + 1, dtype=float)[rng.permutation(n_items)] ** -opt.popularity_exponent
     users, items = _pick_items(
         rng, counts, np.zeros((n_users, 1)), np.zeros((n_items, 1)), np.log(weights), strength=0.0
     )
@@ -157,27 +157,27 @@ def generate_planted_ratings(
 
     interaction = np.einsum("nd,nd->n", a[users], c[items])
     taste = np.einsum("nd,nd->n", z[users], h[items])
-    a = a * factor(interaction, interaction_std)
-    taste_scale = factor(taste, taste_std)
+    a = a * factor(interaction, opt.interaction_std)
+    taste_scale = factor(taste, opt.taste_std)
     z = z * taste_scale
-    item_bias = item_bias * factor(item_bias[items], item_bias_std)
-    user_bias_scale = factor(user_bias[users], user_bias_std)
+    item_bias = item_bias * factor(item_bias[items], opt.item_bias_std)
+    user_bias_scale = factor(user_bias[users], opt.user_bias_std)
     user_bias = user_bias * user_bias_scale
     truth = {
-        "mu": np.float64(mu),
+        "mu": np.float64(opt.mu),
         "item_bias": item_bias,
         "user_bias": user_bias,
         "user_feature_factor": a,
         "item_feature_factor": c,
         "user_taste": z,
         "item_taste_loading": h,
-        "noise": np.float64(noise),
+        "noise": np.float64(opt.noise),
         # the priors the user terms were drawn from: b_u ~ N(0, s_b^2), z_u ~ N(0, s_z^2 I)
         "user_bias_prior_std": np.float64(user_bias_scale),
         "user_taste_prior_std": np.float64(taste_scale),
     }
     mean = true_means(truth, users, items)
-    rating = np.round(mean + noise * rng.normal(size=len(users)), 4)
+    rating = np.round(mean + opt.noise * rng.normal(size=len(users)), 4)
     timestamp = 880_000_000 + np.arange(len(users), dtype=np.int64) * 60
 
     folder = dataset_folder(out_dir, name)
@@ -192,7 +192,7 @@ def generate_planted_ratings(
         "user_bias": float(user_bias[users].std()),
         "feature_interaction": float(np.einsum("nd,nd->n", a[users], c[items]).std()),
         "latent_taste": float(np.einsum("nd,nd->n", z[users], h[items]).std()),
-        "noise": float(noise),
+        "noise": float(opt.noise),
     }
     return PlantedRatings(
         name=name,
@@ -201,7 +201,7 @@ def generate_planted_ratings(
         n_items=n_items,
         n_interactions=len(users),
         truth_file=truth_file,
-        noise=float(noise),
+        noise=float(opt.noise),
         term_std=term_std,
     )
 

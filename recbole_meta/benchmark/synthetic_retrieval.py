@@ -43,9 +43,44 @@ import numpy as np
 import scipy.sparse as sp
 
 from recbole_meta.benchmark.synthetic import _activity
-from recbole_meta.benchmark.synthetic_files import GeneratedFiles, dataset_folder, write_atomic_file
+from recbole_meta.benchmark.synthetic_files import (
+    GeneratedFiles,
+    dataset_folder,
+    generator_options,
+    write_atomic_file,
+)
 
 SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class PlantedItems:
+    """Each item's planted popularity and features (0-based item order).
+
+    Attributes:
+        weight (numpy.ndarray): popularity weight ``w_i``.
+        category, brand (numpy.ndarray): category and brand indices.
+        tags (scipy.sparse.csr_matrix): ``(n_items, n_tags)``, 1 where the item carries the tag.
+    """
+
+    weight: np.ndarray
+    category: np.ndarray
+    brand: np.ndarray
+    tags: object
+
+
+@dataclass
+class PlantedLikes:
+    """What each user likes (0-based user order).
+
+    Attributes:
+        categories (numpy.ndarray): ``(n_users, categories_per_segment)``: the user's segment's categories.
+        brands (numpy.ndarray): ``(n_users, brands_per_user)``; tags: ``(n_users, tags_per_user)``.
+    """
+
+    categories: np.ndarray
+    brands: np.ndarray
+    tags: np.ndarray
 
 
 @dataclass
@@ -53,29 +88,23 @@ class RetrievalCorpus(GeneratedFiles):
     """Where the files are (:class:`GeneratedFiles`) and what was planted.
 
     Attributes:
-        n_users, n_items (int); n_interactions (dict): split -> count.
-        item_weight (numpy.ndarray): planted popularity weights (item index order, 0-based).
-        item_category, item_brand (numpy.ndarray): each item's category and brand (0-based).
-        user_brands (numpy.ndarray): ``(n_users, brands_per_user)`` liked brands; user_categories
-            ``(n_users, categories_per_segment)`` the segment's liked categories; user_tags
-            ``(n_users, tags_per_user)`` liked tags.
-        item_tags (scipy.sparse.csr_matrix): ``(n_items, n_tags)``, 1 where an item carries a tag.
-        brand_bonus, category_bonus, tag_bonus (float): the planted logit bonuses.
+        options (types.SimpleNamespace): the generator's options (sizes, logit bonuses...; see ``OPTIONS``).
+        items (PlantedItems), likes (PlantedLikes): the planted truth.
+        n_interactions (dict): split -> count.
     """
 
-    n_users: int
-    n_items: int
+    options: object
+    items: PlantedItems
+    likes: PlantedLikes
     n_interactions: dict
-    item_weight: np.ndarray
-    item_category: np.ndarray
-    item_brand: np.ndarray
-    user_brands: np.ndarray
-    user_categories: np.ndarray
-    user_tags: np.ndarray
-    item_tags: object
-    brand_bonus: float
-    category_bonus: float
-    tag_bonus: float = 0.0
+
+    @property
+    def n_users(self):
+        return self.options.n_users
+
+    @property
+    def n_items(self):
+        return self.options.n_items
 
     def config_dict(self):
         """RecBole config entries that load this corpus with its fixed train / valid / test files."""
@@ -92,25 +121,24 @@ class RetrievalCorpus(GeneratedFiles):
     def oracle_scores(self, users):
         """The planted logit ``log w_i + brand_bonus [liked brand] + category_bonus [liked category] +
         tag_bonus [a liked tag]``: ``(len(users), n_items)`` for 0-based user indices (item order 0-based)."""
-        users = np.asarray(users)
-        scores = np.repeat(np.log(self.item_weight)[None, :], len(users), axis=0)
-        liked_brand = (self.item_brand[None, None, :] == self.user_brands[users][:, :, None]).any(1)
-        liked_category = (self.item_category[None, None, :] == self.user_categories[users][:, :, None]).any(1)
-        n_tags = self.item_tags.shape[1]
-        liked_tags = np.zeros((len(users), n_tags))
-        np.put_along_axis(liked_tags, self.user_tags[users], 1.0, axis=1)
-        liked_tag = np.asarray(self.item_tags @ liked_tags.T).T > 0
+        users, items, likes, opt = np.asarray(users), self.items, self.likes, self.options
+        scores = np.repeat(np.log(items.weight)[None, :], len(users), axis=0)
+        liked_brand = (items.brand[None, None, :] == likes.brands[users][:, :, None]).any(1)
+        liked_category = (items.category[None, None, :] == likes.categories[users][:, :, None]).any(1)
+        liked_tags = np.zeros((len(users), items.tags.shape[1]))
+        np.put_along_axis(liked_tags, likes.tags[users], 1.0, axis=1)
+        liked_tag = np.asarray(items.tags @ liked_tags.T).T > 0
         return (
             scores
-            + self.brand_bonus * liked_brand
-            + self.category_bonus * liked_category
-            + self.tag_bonus * liked_tag
+            + opt.brand_bonus * liked_brand
+            + opt.category_bonus * liked_category
+            + opt.tag_bonus * liked_tag
         )
 
 
 def _pick(rng, counts, corpus, chunk_elements=4_000_000):
     """For each user, ``counts[u]`` distinct items by Gumbel top-k over the planted logits."""
-    n_users, n_items = len(counts), len(corpus.item_weight)
+    n_users, n_items = len(counts), corpus.n_items
     rows = max(1, chunk_elements // n_items)
     users, items = [], []
     for start in range(0, n_users, rows):
@@ -125,107 +153,96 @@ def _pick(rng, counts, corpus, chunk_elements=4_000_000):
     return np.concatenate(users), np.concatenate(items)
 
 
-def generate_retrieval_corpus(
-    out_dir,
-    n_users=4_000,
-    n_items=50_000,
-    n_interactions=100_000,
-    seed=0,
-    name=None,
-    popularity_exponent=1.0,
-    brand_bonus=8.0,
-    category_bonus=3.0,
-    tag_bonus=0.0,
-    activity_sigma=0.8,
-    min_user_interactions=5,
-    n_categories=40,
-    brands_per_category=50,
-    tags_per_category=12,
-    n_tags=300,
-    tag_coherence=0.8,
-    n_segments=50,
-    categories_per_segment=2,
-    brands_per_user=4,
-    tags_per_user=3,
-):
+# The options of generate_retrieval_corpus, with their defaults (see the module docstring for the model).
+OPTIONS = {
+    "n_users": 4_000,
+    "n_items": 50_000,
+    "n_interactions": 100_000,  # exact count, split 80/10/10 per user
+    "popularity_exponent": 1.0,  # Zipf exponent of item popularity (0: uniform)
+    "brand_bonus": 8.0,  # logit bonus of a liked brand
+    "category_bonus": 3.0,  # logit bonus of a category the user's segment likes
+    "tag_bonus": 0.0,  # logit bonus of an item carrying a liked tag (0: tags follow the category, no affinity)
+    "activity_sigma": 0.8,  # log-normal spread of the interactions per user
+    "min_user_interactions": 5,
+    "n_categories": 40,
+    "brands_per_category": 50,
+    "tags_per_category": 12,  # size of each category's tag pool
+    "n_tags": 300,
+    "tag_coherence": 0.8,  # probability that a tag comes from the item's category's pool
+    "n_segments": 50,
+    "categories_per_segment": 2,
+    "brands_per_user": 4,
+    "tags_per_user": 3,
+}
+
+
+def generate_retrieval_corpus(out_dir, seed=0, name=None, **options):
     """Write the corpus (see the module docstring) under ``out_dir/<name>/`` and return a :class:`RetrievalCorpus`.
 
     Args:
         out_dir (str): parent folder (RecBole's ``data_path``).
-        n_users, n_items, n_interactions (int): sizes; the interaction count is exact.
-        seed (int): same seed and arguments -> identical files.
-        popularity_exponent (float): Zipf exponent of item popularity (0: uniform).
-        brand_bonus, category_bonus, tag_bonus (float): logit bonus of a liked brand / a liked category / an
-            item carrying a liked tag (0 by default: the tags then follow the category without affinity of
-            their own).
-        tag_coherence (float): probability that a tag comes from the item's category's pool.
+        seed (int): same seed and options -> identical files.
+        name (str): dataset name (default ``retrieval_<n_items>i_<n_interactions>_s<seed>``).
+        options: any of ``OPTIONS`` (sizes, logit bonuses, vocabulary sizes), by keyword.
     """
-    if n_interactions < n_users * max(3, min_user_interactions):
+    opt = generator_options("generate_retrieval_corpus", OPTIONS, options)
+    n_users, n_items = opt.n_users, opt.n_items
+    if opt.n_interactions < n_users * max(3, opt.min_user_interactions):
         raise ValueError(
-            f"n_interactions={n_interactions} is below n_users * max(3, min_user_interactions) = "
-            f"{n_users * max(3, min_user_interactions)}: every user needs train, valid and test items"
+            f"n_interactions={opt.n_interactions} is below n_users * max(3, min_user_interactions) = "
+            f"{n_users * max(3, opt.min_user_interactions)}: every user needs train, valid and test items"
         )
-    name = name or f"retrieval_{n_items}i_{n_interactions}_s{seed}"
+    name = name or f"retrieval_{n_items}i_{opt.n_interactions}_s{seed}"
     rng = np.random.default_rng(seed)
 
     # items: correlated features
-    category = rng.integers(0, n_categories, n_items)
-    brand = category * brands_per_category + rng.integers(0, brands_per_category, n_items)
-    brand_price = rng.integers(0, 10, n_categories * brands_per_category)
+    category = rng.integers(0, opt.n_categories, n_items)
+    brand = category * opt.brands_per_category + rng.integers(0, opt.brands_per_category, n_items)
+    brand_price = rng.integers(0, 10, opt.n_categories * opt.brands_per_category)
     price = np.clip(brand_price[brand] + rng.integers(-1, 2, n_items), 0, 9)
     year = rng.integers(0, 20, n_items)
-    pools = rng.integers(0, n_tags, (n_categories, tags_per_category))
+    pools = rng.integers(0, opt.n_tags, (opt.n_categories, opt.tags_per_category))
     n_item_tags = rng.integers(1, 5, n_items)
     tags = np.where(
-        rng.random((n_items, 4)) < tag_coherence,
-        pools[category[:, None], rng.integers(0, tags_per_category, (n_items, 4))],
-        rng.integers(0, n_tags, (n_items, 4)),
+        rng.random((n_items, 4)) < opt.tag_coherence,
+        pools[category[:, None], rng.integers(0, opt.tags_per_category, (n_items, 4))],
+        rng.integers(0, opt.n_tags, (n_items, 4)),
     )
     tag_valid = np.arange(4)[None, :] < n_item_tags[:, None]
 
     # users: segment -> liked categories -> liked brands
-    segment = rng.integers(0, n_segments, n_users)
+    segment = rng.integers(0, opt.n_segments, n_users)
     segment_categories = np.stack(
-        [rng.choice(n_categories, categories_per_segment, replace=False) for _ in range(n_segments)]
+        [
+            rng.choice(opt.n_categories, opt.categories_per_segment, replace=False)
+            for _ in range(opt.n_segments)
+        ]
     )
     user_categories = segment_categories[segment]
-    brand_category = rng.integers(0, categories_per_segment, (n_users, brands_per_user))
-    user_brands = np.take_along_axis(user_categories, brand_category, 1) * brands_per_category + rng.integers(
-        0, brands_per_category, (n_users, brands_per_user)
-    )
+    brand_category = rng.integers(0, opt.categories_per_segment, (n_users, opt.brands_per_user))
+    user_brands = np.take_along_axis(
+        user_categories, brand_category, 1
+    ) * opt.brands_per_category + rng.integers(0, opt.brands_per_category, (n_users, opt.brands_per_user))
 
     # liked tags, from the pools of the user's liked categories; drawn from their own stream, so that the rest
     # of the corpus does not depend on tags_per_user (with tag_bonus 0 it is the corpus without tag affinity)
     tag_rng = np.random.default_rng([seed, 1])
-    tag_category = tag_rng.integers(0, categories_per_segment, (n_users, tags_per_user))
+    tag_category = tag_rng.integers(0, opt.categories_per_segment, (n_users, opt.tags_per_user))
     user_tags = pools[
         np.take_along_axis(user_categories, tag_category, 1),
-        tag_rng.integers(0, tags_per_category, tag_category.shape),
+        tag_rng.integers(0, opt.tags_per_category, tag_category.shape),
     ]
     item_tags = sp.csr_matrix(
-        (np.ones(int(tag_valid.sum())), (np.nonzero(tag_valid)[0], tags[tag_valid])), shape=(n_items, n_tags)
+        (np.ones(int(tag_valid.sum())), (np.nonzero(tag_valid)[0], tags[tag_valid])),
+        shape=(n_items, opt.n_tags),
     )
     item_tags.data[:] = 1.0  # an item listing a tag twice carries it once
-    item_weight = (rng.permutation(n_items) + 1.0) ** -popularity_exponent
-    corpus = RetrievalCorpus(
-        name=name,
-        data_path=os.path.abspath(out_dir),
-        n_users=n_users,
-        n_items=n_items,
-        n_interactions={},
-        item_weight=item_weight,
-        item_category=category,
-        item_brand=brand,
-        user_brands=user_brands,
-        user_categories=user_categories,
-        user_tags=user_tags,
-        item_tags=item_tags,
-        brand_bonus=float(brand_bonus),
-        category_bonus=float(category_bonus),
-        tag_bonus=float(tag_bonus),
-    )
-    cap = max(min_user_interactions, n_items // 20, 3 * n_interactions // n_users)
-    counts = _activity(rng, n_users, n_interactions, min_user_interactions, cap, activity_sigma)
+    item_weight = (rng.permutation(n_items) + 1.0) ** -opt.popularity_exponent
+    catalogue = PlantedItems(item_weight, category, brand, item_tags)
+    likes = PlantedLikes(user_categories, user_brands, user_tags)
+    corpus = RetrievalCorpus(name, os.path.abspath(out_dir), opt, catalogue, likes, n_interactions={})
+    cap = max(opt.min_user_interactions, n_items // 20, 3 * opt.n_interactions // n_users)
+    counts = _activity(rng, n_users, opt.n_interactions, opt.min_user_interactions, cap, opt.activity_sigma)
     users, items = _pick(rng, counts, corpus)
 
     # per-user random 80/10/10 split (at least one valid and one test item per user)

@@ -34,96 +34,115 @@ from dataclasses import dataclass
 import numpy as np
 
 from recbole_meta.benchmark.synthetic import AGES, GENDERS, _activity, _pick_items
-from recbole_meta.benchmark.synthetic_files import GeneratedFiles, dataset_folder, write_atomic_file
+from recbole_meta.benchmark.synthetic_files import (
+    GeneratedFiles,
+    dataset_folder,
+    generator_options,
+    write_atomic_file,
+)
 
 SOURCE_YEAR, TARGET_YEAR = 1990, 2000
 TARGET_DOMAIN = {"field": "release_year", "min": 1995}
 
 
 @dataclass
-class TransferSynthetic(GeneratedFiles):
-    """Where the files are and the planted truth (0-based user / item indices; items: source first)."""
+class PlantedTaste:
+    """The planted traits and taste (0-based user and item indices; items: source first).
 
-    n_users: int
-    n_source_items: int
-    n_target_items: int
-    user_factors: np.ndarray
-    item_factors: np.ndarray
+    Attributes:
+        gender, age (numpy.ndarray): each user's traits (indices into ``GENDERS`` and ``AGES``).
+        user_factors (numpy.ndarray): ``(n_users, rank)``, the taste p_u; item_factors: ``(n_items, rank)``, q_i.
+    """
+
     gender: np.ndarray
     age: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+
+@dataclass
+class TransferSynthetic(GeneratedFiles):
+    """Where the files are (:class:`GeneratedFiles`) and the planted truth.
+
+    Attributes:
+        options (types.SimpleNamespace): the generator's options (sizes, strengths; see ``OPTIONS``).
+        planted (PlantedTaste): traits, taste and item factors.
+        labelled (numpy.ndarray): the users with a ``.user`` row; target_users: the users who picked target items.
+        n_interactions (int): lines of the ``.inter`` file.
+    """
+
+    options: object
+    planted: PlantedTaste
     labelled: np.ndarray
     target_users: np.ndarray
     n_interactions: int
 
 
-def generate_transfer_synthetic(
-    out_dir,
-    name,
-    n_users=50_000,
-    n_labelled=5_000,
-    n_target_users=6_000,
-    n_source_items=1_000,
-    n_target_items=300,
-    mean_source=20,
-    min_source=8,
-    max_target=3,
-    rank=16,
-    trait_strength=1.0,
-    user_noise=1.0,
-    preference_strength=1.0,
-    popularity_exponent=0.8,
-    activity_sigma=0.5,
-    seed=0,
-    start_time=880_000_000,
-):
+# The options of generate_transfer_synthetic, with their defaults (see the module docstring for the model).
+OPTIONS = {
+    "n_users": 50_000,  # users with source behaviour (all of them; the backbone pre-trains on these)
+    "n_labelled": 5_000,  # users with a .user row (gender and age), drawn at random
+    "n_target_users": 6_000,  # users who also picked target items, drawn at random
+    "n_source_items": 1_000,
+    "n_target_items": 300,
+    "mean_source": 20,  # mean number of source items per user
+    "min_source": 8,  # minimum number of source items per user
+    "max_target": 3,  # a target user picks 1..max_target target items (uniform)
+    "rank": 16,  # dimension of the taste and item factors
+    "trait_strength": 1.0,  # weight of the trait embeddings in p_u
+    "user_noise": 1.0,  # std of the personal part of p_u (its ratio to trait_strength: how much traits explain)
+    "preference_strength": 1.0,  # s_pref; 0 makes picks depend on popularity only
+    "popularity_exponent": 0.8,  # exponent of the item popularity power law (0: uniform)
+    "activity_sigma": 0.5,  # log-normal spread of the number of source items per user
+    "start_time": 880_000_000,  # earliest timestamp (seconds)
+}
+
+
+def generate_transfer_synthetic(out_dir, name, seed=0, **options):
     """Write ``<out_dir>/<name>/<name>.{inter,user,item}`` and return a :class:`TransferSynthetic`.
 
     Args:
-        n_users (int): users with source behaviour (all of them; the backbone pre-trains on these).
-        n_labelled (int): users with a ``.user`` row (gender and age), drawn at random.
-        n_target_users (int): users who also picked target items, drawn at random.
-        mean_source, min_source (int): mean and minimum number of source items per user.
-        max_target (int): a target user picks 1..max_target target items (uniform).
-        rank (int): dimension of the taste and item factors.
-        trait_strength, user_noise (float): weight of the trait embeddings and std of the personal part of
-            :math:`\\mathbf{p}_u` (their ratio sets how much of a user's taste the traits explain).
-        preference_strength (float): :math:`s_{pref}`; 0 makes picks depend on popularity only.
-        popularity_exponent (float): exponent of the item popularity power law (0: uniform).
-        activity_sigma (float): log-normal spread of the number of source items per user.
+        out_dir (str): parent folder (RecBole's ``data_path``); name (str): dataset name.
+        seed (int): same seed and options -> identical files.
+        options: any of ``OPTIONS`` (sizes, strengths), by keyword.
     """
-    for option, value in (("n_labelled", n_labelled), ("n_target_users", n_target_users)):
+    opt = generator_options("generate_transfer_synthetic", OPTIONS, options)
+    n_users, n_source_items = opt.n_users, opt.n_source_items
+    for option, value in (("n_labelled", opt.n_labelled), ("n_target_users", opt.n_target_users)):
         if not 0 < value <= n_users:
             raise ValueError(f"{option} must be in 1..n_users={n_users}, got {value}")
-    if not 1 <= min_source <= mean_source <= n_source_items // 2:
+    if not 1 <= opt.min_source <= opt.mean_source <= n_source_items // 2:
         raise ValueError(
-            f"need 1 <= min_source ({min_source}) <= mean_source ({mean_source}) <= n_source_items / 2 "
+            f"need 1 <= min_source ({opt.min_source}) <= mean_source ({opt.mean_source}) <= n_source_items / 2 "
             f"({n_source_items // 2})"
         )
-    if not 1 <= max_target <= n_target_items // 2:
-        raise ValueError(f"max_target must be in 1..n_target_items / 2, got {max_target}")
+    if not 1 <= opt.max_target <= opt.n_target_items // 2:
+        raise ValueError(f"max_target must be in 1..n_target_items / 2, got {opt.max_target}")
     rng = np.random.default_rng(seed)
-    scale = 1.0 / math.sqrt(rank)
+    scale = 1.0 / math.sqrt(opt.rank)
 
     gender = rng.choice(len(GENDERS), size=n_users, p=[0.3, 0.7])
     age = rng.choice(len(AGES), size=n_users)
-    gender_embedding = rng.normal(0, scale, (len(GENDERS), rank))
-    age_embedding = rng.normal(0, scale, (len(AGES), rank))
+    gender_embedding = rng.normal(0, scale, (len(GENDERS), opt.rank))
+    age_embedding = rng.normal(0, scale, (len(AGES), opt.rank))
     traits = (gender_embedding[gender] + age_embedding[age]) / math.sqrt(2)
-    user_factors = trait_strength * traits + user_noise * rng.normal(0, scale, (n_users, rank))
+    user_factors = opt.trait_strength * traits + opt.user_noise * rng.normal(0, scale, (n_users, opt.rank))
 
-    n_items = n_source_items + n_target_items
-    item_factors = rng.normal(0, scale, (n_items, rank))
+    n_items = n_source_items + opt.n_target_items
+    item_factors = rng.normal(0, scale, (n_items, opt.rank))
     weight = np.empty(n_items)
     for lo, hi in ((0, n_source_items), (n_source_items, n_items)):
-        weight[lo:hi] = (rng.permutation(hi - lo) + 1.0) ** -popularity_exponent
-    strength = preference_strength * math.sqrt(rank)
+        weight[lo:hi] = (rng.permutation(hi - lo) + 1.0) ** -opt.popularity_exponent
+    strength = opt.preference_strength * math.sqrt(opt.rank)
 
-    counts = _activity(rng, n_users, mean_source * n_users, min_source, n_source_items // 2, activity_sigma)
+    counts = _activity(
+        rng, n_users, opt.mean_source * n_users, opt.min_source, n_source_items // 2, opt.activity_sigma
+    )
     src_users, src_items = _pick_items(
         rng, counts, user_factors, item_factors[:n_source_items], np.log(weight[:n_source_items]), strength
     )
-    target_users = np.sort(rng.choice(n_users, size=n_target_users, replace=False))
-    target_counts = rng.integers(1, max_target + 1, size=n_target_users)
+    target_users = np.sort(rng.choice(n_users, size=opt.n_target_users, replace=False))
+    target_counts = rng.integers(1, opt.max_target + 1, size=opt.n_target_users)
     tgt_rows, tgt_items = _pick_items(
         rng,
         target_counts,
@@ -133,7 +152,7 @@ def generate_transfer_synthetic(
         strength,
     )
     tgt_users, tgt_items = target_users[tgt_rows], tgt_items + n_source_items
-    labelled = np.sort(rng.choice(n_users, size=n_labelled, replace=False))
+    labelled = np.sort(rng.choice(n_users, size=opt.n_labelled, replace=False))
 
     # time: each user's source picks in random order, then their target picks (one step apart)
     users = np.concatenate([src_users, tgt_users])
@@ -143,25 +162,13 @@ def generate_transfer_synthetic(
     users, items = users[order], items[order]
     first = np.r_[0, np.flatnonzero(users[1:] != users[:-1]) + 1]
     position = np.arange(len(users)) - np.repeat(first, np.diff(np.r_[first, len(users)]))
-    user_start = start_time + rng.integers(0, 365 * 86400, size=n_users)
+    user_start = opt.start_time + rng.integers(0, 365 * 86400, size=n_users)
     timestamp = user_start[users] + 3600 * position
 
     folder = dataset_folder(out_dir, name)
-    _write(folder, name, users, items, timestamp, labelled, gender, age, n_source_items, n_target_items)
-    return TransferSynthetic(
-        name=name,
-        data_path=os.path.abspath(out_dir),
-        n_users=n_users,
-        n_source_items=n_source_items,
-        n_target_items=n_target_items,
-        user_factors=user_factors,
-        item_factors=item_factors,
-        gender=gender,
-        age=age,
-        labelled=labelled,
-        target_users=target_users,
-        n_interactions=len(users),
-    )
+    _write(folder, name, users, items, timestamp, labelled, gender, age, n_source_items, opt.n_target_items)
+    planted = PlantedTaste(gender, age, user_factors, item_factors)
+    return TransferSynthetic(name, os.path.abspath(out_dir), opt, planted, labelled, target_users, len(users))
 
 
 def _write(folder, name, users, items, timestamp, labelled, gender, age, n_source, n_target):
