@@ -48,6 +48,15 @@ from recbole_meta.registry import register_model
 
 TRUTH_SUFFIX = ".truth.npz"
 
+# The model settings the suites on these ratings share: continuous ratings (no rating range, no normalisation)
+# and every feature column of the files as a feature, the item id included.
+FEATURE_SETTINGS = {
+    "rating_range": None,
+    "normalize_all": False,
+    "user_features": ["gender", "age", "occupation"],
+    "item_features": ["item_id", "category", "tags"],
+}
+
 
 @dataclass
 class PlantedRatings:

@@ -15,7 +15,7 @@ change of a query prediction made by the 5 local steps shows how far adaptation 
 import time
 
 from recbole_meta.benchmark import Run, RunResult, Suite, register_suite
-from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings
+from recbole_meta.benchmark.synthetic_ratings import FEATURE_SETTINGS, generate_planted_ratings
 
 TEST_TIME = [(0, 0.01), (1, 0.01), (5, 0.01), (20, 0.01), (5, 0.05), (5, 0.1), (20, 0.05)]
 
@@ -92,10 +92,7 @@ def cold_start_adaptation(options):
             "meta_num_threads": 1,
             "new_item_rule": None,
             "eval_states": ["user_cold"],
-            "rating_range": None,
-            "normalize_all": False,
-            "user_features": ["gender", "age", "occupation"],
-            "item_features": ["item_id", "category", "tags"],
+            **FEATURE_SETTINGS,
             "epochs": 15,
             "stopping_step": 100,
             "planted": {"n_users": 800, "n_items": 200, "ratings_per_user": 40, "interaction_std": 0.0},

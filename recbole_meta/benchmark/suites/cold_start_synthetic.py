@@ -33,7 +33,10 @@ from recbole_meta.benchmark import Suite, recbole_run, register_suite
 from recbole_meta.benchmark.effects import effects_table, gap_share_table
 from recbole_meta.benchmark.melu_curve import curve_run
 from recbole_meta.benchmark.suite import Run, config_hash
-from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings  # also registers PlantedOracle
+from recbole_meta.benchmark.synthetic_ratings import (  # also registers PlantedOracle
+    FEATURE_SETTINGS,
+    generate_planted_ratings,
+)
 from recbole_meta.benchmark.truth_init_check import adaptation_check
 
 SIZE = {"n_users": 2000, "n_items": 500, "ratings_per_user": 40}
@@ -43,10 +46,7 @@ TERMS = {"item_bias_std": 0.4, "user_bias_std": 0.3, "interaction_std": 0.5, "ta
 SHARED = {
     "meta_num_threads": 1,
     "new_item_rule": {"fraction": 0.2},
-    "rating_range": None,
-    "normalize_all": False,
-    "user_features": ["gender", "age", "occupation"],
-    "item_features": ["item_id", "category", "tags"],
+    **FEATURE_SETTINGS,
     "epochs": 10,
     "stopping_step": 3,
     "train_support_size": "valid",
