@@ -184,6 +184,7 @@ def run_search(
     require_hyperopt()
     from recbole.trainer.hyper_tuning import HyperTuning
 
+    from recbole_meta.compat.tuning import seeded_search
     from recbole_meta.config import Config
     from recbole_meta.quick_start import objective_function
 
@@ -199,23 +200,16 @@ def run_search(
         trials.append((dict(params), result))
         return result
 
-    saved_seed = os.environ.get("HYPEROPT_FMIN_SEED")
-    os.environ["HYPEROPT_FMIN_SEED"] = str(int(search_seed))
-    try:
-        tuner = HyperTuning(
-            objective,
-            params_dict=params_dict,
-            fixed_config_file_list=config_file_list,
-            algo=algo,
-            max_evals=max_evals,
-            early_stop=early_stop or (2**31 - 1 if algo == "exhaustive" else 10),
-        )
+    tuner = HyperTuning(
+        objective,
+        params_dict=params_dict,
+        fixed_config_file_list=config_file_list,
+        algo=algo,
+        max_evals=max_evals,
+        early_stop=early_stop or (2**31 - 1 if algo == "exhaustive" else 10),
+    )
+    with seeded_search(search_seed):
         tuner.run()
-    finally:
-        if saved_seed is None:
-            os.environ.pop("HYPEROPT_FMIN_SEED", None)
-        else:
-            os.environ["HYPEROPT_FMIN_SEED"] = saved_seed
     if not trials:
         raise RuntimeError("the search ran no trial")
     bigger = bool(trials[0][1]["valid_score_bigger"])

@@ -28,6 +28,8 @@ datasets, loaders and trainers) and calls this package wherever it must reach fu
   ``Config`` derives from them (``eval_type``).
 * :mod:`.config`: RecBole's ``Config`` reads the command line from ``sys.argv``;
   :func:`.config.command_line` lends it the plugin's ``argv`` for that one read.
+* :mod:`.tuning`: RecBole's ``HyperTuning.run`` calls hyperopt's ``fmin`` without a random state;
+  :func:`.tuning.seeded_search` seeds it through ``HYPEROPT_FMIN_SEED`` for one search.
 * :mod:`.distributed` (applied on ``import recbole_meta``): RecBole's multi-process mode hard-codes NCCL and
   CUDA (``Config._init_device``) and a GPU-only DDP wrapper, so it cannot run on CPU machines; its evaluation
   averages per-rank metrics over padded shards. Replaced by gloo / nccl chosen from the device, torchrun's
