@@ -232,7 +232,7 @@ def test_new_item_ids_and_unseen_tokens_get_the_padding_embedding():
 
 
 def test_feature_encoder_embeds_token_sequence_and_float_fields(tmp_path):
-    from recbole_meta.model.feature_encoder import FeatureEncoder
+    from recbole_meta.model.layers.feature_encoder import FeatureEncoder
 
     rows = [(f"u{u}", f"i{i}", 1 + (u + i) % 5, u * 100 + i) for u in range(30) for i in range(20)]
     users = [(f"u{u}", f"{0.5 * u:.1f}", "a b" if u % 2 else "c") for u in range(30)]

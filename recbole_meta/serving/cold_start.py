@@ -26,7 +26,7 @@ import torch
 from recbole.utils import FeatureType
 
 from recbole_meta.data.episodes import one_task_batch
-from recbole_meta.model.feature_encoder import FeatureEncoder
+from recbole_meta.model.layers.feature_encoder import FeatureEncoder
 from recbole_meta.model.meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.evidence import _titles, select_evidence_candidates
 from recbole_meta.trainer.maml import MAML

@@ -18,7 +18,7 @@ A missing or masked field takes its field's learned default embedding. The field
 and passed through an MLP (ReLU between layers, linear output); the output is L2-normalised so that dot
 products between towers are cosine similarities.
 
-The meta-learners embed fields with :class:`recbole_meta.model.feature_encoder.FeatureEncoder` instead (a
+The meta-learners embed fields with :class:`recbole_meta.model.layers.feature_encoder.FeatureEncoder` instead (a
 missing value is the zero padding embedding, looked up by entity id, unseen tokens masked); see there why the
 two are separate.
 """

@@ -3,14 +3,14 @@
 Matching networks (Vinyals et al., NeurIPS 2016, the embedding functions f and g of Section 2.1) and prototypical
 networks (Snell et al., NeurIPS 2017, the embedding function f_phi of Section 2.1) compare items through one
 learned embedding. Here the embedded "example" is a rating of a user: f(u, i) = MLP([U; I]) over the user's and
-the item's feature embeddings (:class:`~recbole_meta.model.feature_encoder.FeatureEncoder`, as MeLU embeds them),
+the item's feature embeddings (:class:`~recbole_meta.model.layers.feature_encoder.FeatureEncoder`, as MeLU embeds them),
 so a new item is embedded from its features. Used by MatchingNet and ProtoRec.
 """
 
 import torch
 from torch import nn
 
-from recbole_meta.model.feature_encoder import FeatureEncoder
+from recbole_meta.model.layers.feature_encoder import FeatureEncoder
 
 
 def check_positive(name, value, kind=float):

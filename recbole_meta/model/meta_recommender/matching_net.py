@@ -7,7 +7,7 @@ Reference:
 A task is one user; the support set is the user's known ratings. For a query item q (the paper's Eq. 1-2):
 
 * embedding f(u, i) = MLP([U; I]) of the user's and the item's feature embeddings (the feature encoders MeLU
-  uses, :class:`~recbole_meta.model.feature_encoder.FeatureEncoder`), so a new item is embedded from its
+  uses, :class:`~recbole_meta.model.layers.feature_encoder.FeatureEncoder`), so a new item is embedded from its
   features;
 * attention a(q, j) = softmax_j( cos(f(u, q), f(u, j)) / tau ) over the support items j (Eq. 2; padded
   positions get weight exactly 0);

@@ -7,7 +7,7 @@ Reference:
 The user preference estimator (the paper's Section 3, Eq. 1-3):
 
 * user embedding U = [e_1 c_1; ...; e_P c_P] and item embedding I = [e_1 c_1; ...; e_Q c_Q] (Eq. 1-2): one
-  embedding per content field (:class:`~recbole_meta.model.feature_encoder.FeatureEncoder`; multi-valued
+  embedding per content field (:class:`~recbole_meta.model.layers.feature_encoder.FeatureEncoder`; multi-valued
   contents such as genres averaged);
 * decision-making layers x_1 = ReLU(W_1 [U; I] + b_1), ..., x_N = ReLU(W_N x_{N-1} + b_N) and a linear output
   layer y = w_o x_N + b_o (Eq. 3), trained with the squared error.
@@ -27,7 +27,7 @@ out the task user's own rating (``bias_leave_one_out``, see the bias module).
 import torch
 from torch import nn
 
-from recbole_meta.model.feature_encoder import FeatureEncoder
+from recbole_meta.model.layers.feature_encoder import FeatureEncoder
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.bias import BiasTerms
 from recbole_meta.registry import register_model
