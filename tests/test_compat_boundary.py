@@ -1,5 +1,5 @@
 """Only recbole_meta/compat/ changes RecBole's behaviour: no other module assigns into RecBole's modules or
-classes, mutates their tables, or rewrites ``sys.argv``."""
+classes, mutates their tables, rewrites ``sys.argv`` or installs a process-wide warnings filter."""
 
 import ast
 import os
@@ -9,6 +9,7 @@ import recbole_meta
 PACKAGE = os.path.dirname(os.path.abspath(recbole_meta.__file__))
 COMPAT = os.path.join(PACKAGE, "compat")
 MUTATORS = {"append", "extend", "insert", "update", "setdefault", "pop", "remove", "clear"}
+WARNING_FILTERS = {"warnings.filterwarnings", "warnings.simplefilter"}
 
 
 def _root(node):
@@ -18,8 +19,15 @@ def _root(node):
 
 
 def _changes_to_recbole(source, filename="<source>"):
-    """``(line, what)`` of every statement of ``source`` that changes RecBole's modules, classes or ``sys.argv``."""
+    """``(line, what)`` of every statement of ``source`` that changes RecBole's modules, classes or ``sys.argv``,
+    or filters warnings outside a ``with warnings.catch_warnings()`` block."""
     tree = ast.parse(source, filename)
+    scoped = set()  # lines inside `with warnings.catch_warnings():`, whose filters end with the block
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With) and any(
+            ast.unparse(item.context_expr).startswith("warnings.catch_warnings") for item in node.items
+        ):
+            scoped |= set(range(node.lineno, node.end_lineno + 1))
     recbole_names = {"sys.argv"}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -45,6 +53,8 @@ def _changes_to_recbole(source, filename="<source>"):
                     found.append((node.lineno, text))
         if isinstance(node, ast.Call):
             func = node.func
+            if ast.unparse(func) in WARNING_FILTERS and node.lineno not in scoped:
+                found.append((node.lineno, ast.unparse(node)))
             if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
                 if _root(node.args[0]) in recbole_names:
                     found.append((node.lineno, ast.unparse(node)))
@@ -86,8 +96,12 @@ def test_the_check_finds_each_kind_of_change():
         "sys.argv = ['x']\n"
         "mine = {}\n"
         "mine['x'] = Collector\n"
+        "import warnings\n"
+        "warnings.filterwarnings('ignore', category=FutureWarning)\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore', RuntimeWarning)\n"
     )
-    assert [line for line, _ in _changes_to_recbole(source)] == [5, 6, 7, 8, 9]
+    assert [line for line, _ in _changes_to_recbole(source)] == [5, 6, 7, 8, 9, 13]
 
 
 def test_compat_itself_is_where_the_changes_are():
