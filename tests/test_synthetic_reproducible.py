@@ -94,6 +94,20 @@ TRUTH_FIELDS = {
 }
 
 
+# the small configurations (the other generators' fit on one line)
+TAGGED_CORPUS = {"n_users": 60, "n_items": 400, "n_interactions": 900, "tag_bonus": 2.0, "tags_per_user": 2}
+TRANSFER = {
+    "n_users": 300,
+    "n_labelled": 100,
+    "n_target_users": 100,
+    "n_source_items": 60,
+    "n_target_items": 20,
+    "mean_source": 10,
+    "min_source": 5,
+    "max_target": 2,
+}
+
+
 def _bytes(value):
     if sp.issparse(value):
         return b"".join(_bytes(part) for part in (value.indptr, value.indices, value.data))
@@ -122,29 +136,8 @@ def test_each_generator_writes_the_pinned_bytes_and_truth(tmp_path):
         "ret": generate_retrieval_corpus(
             out, n_users=100, n_items=500, n_interactions=1500, seed=3, name="ret"
         ),
-        "rtag": generate_retrieval_corpus(
-            out,
-            n_users=60,
-            n_items=400,
-            n_interactions=900,
-            seed=6,
-            name="rtag",
-            tag_bonus=2.0,
-            tags_per_user=2,
-        ),
-        "tr": generate_transfer_synthetic(
-            out,
-            "tr",
-            n_users=300,
-            n_labelled=100,
-            n_target_users=100,
-            n_source_items=60,
-            n_target_items=20,
-            mean_source=10,
-            min_source=5,
-            max_target=2,
-            seed=5,
-        ),
+        "rtag": generate_retrieval_corpus(out, seed=6, name="rtag", **TAGGED_CORPUS),
+        "tr": generate_transfer_synthetic(out, "tr", seed=5, **TRANSFER),
     }
     write_low_data_copy(made["ret"], 0.3, seed=4)
     written = {
