@@ -83,7 +83,7 @@ def baseline_for(model_name):
 
 
 # Errors that a user's input causes: printed as one line, without a traceback. ``ValueError`` covers
-# recbole_meta.validation.ConfigError and recbole_meta.data.atomic_files.DataFileError.
+# recbole_meta.input_checks.ConfigError and recbole_meta.data.atomic_files.DataFileError.
 USER_ERRORS = (ValueError, KeyError, TypeError, OSError, SyntaxError)
 
 

@@ -15,7 +15,7 @@ import sys
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
-from recbole_meta import validation
+from recbole_meta import input_checks
 from recbole_meta.compat.config import command_line
 from recbole_meta.registry import get_model
 
@@ -71,11 +71,11 @@ class Config(RecBoleConfig):
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, argv=None):
         self._argv = list(sys.argv[1:] if argv is None else argv)
         self._argv_given = argv is not None  # sys.argv may hold another program's arguments: not checked
-        self.option_notes = []  # lines to log once the logger exists (see recbole_meta.validation)
+        self.option_notes = []  # lines to log once the logger exists (see recbole_meta.input_checks)
         super().__init__(
             model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
         )
-        self.option_notes = validation.unknown_option_warnings(self) + self.option_notes
+        self.option_notes = input_checks.unknown_option_warnings(self) + self.option_notes
 
     # ------------------------------------------------------------------------------------ external input
     def _load_config_files(self, file_list):
@@ -83,14 +83,14 @@ class Config(RecBoleConfig):
             file_list = [file_list]
         file_config = {}
         for file in file_list or []:
-            file_config.update(validation.load_config_file(file, self.yaml_loader))
+            file_config.update(input_checks.load_config_file(file, self.yaml_loader))
         return file_config
 
     def _load_cmd_line(self):
         if self._argv_given:
-            validation.check_command_line(self._argv)
+            input_checks.check_command_line(self._argv)
         with command_line(self._argv):
-            return validation.read_flow_values(super()._load_cmd_line(), self.yaml_loader)
+            return input_checks.read_flow_values(super()._load_cmd_line(), self.yaml_loader)
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
@@ -129,8 +129,8 @@ class Config(RecBoleConfig):
             and "train_neg_sample_args" not in self.external_config_dict
         ):
             self.final_config_dict["train_neg_sample_args"] = None
-        validation.check_option_values(self.final_config_dict)
-        note = validation.use_learning_rate_as_meta_lr(self)
+        input_checks.check_option_values(self.final_config_dict)
+        note = input_checks.use_learning_rate_as_meta_lr(self)
         if note:
             self.option_notes.append(note)
         super()._set_default_parameters()

@@ -11,7 +11,7 @@ from logging import getLogger
 
 from recbole.utils import init_logger, init_seed, set_color
 
-from recbole_meta import validation
+from recbole_meta import input_checks
 from recbole_meta.config import Config
 from recbole_meta.data_preparation import create_dataset, data_preparation
 from recbole_meta.distributed import launch
@@ -31,17 +31,17 @@ def log_option_notes(config):
 
 def build_run(config):
     """Dataset, loaders, model and trainer for a ``Config``, seeded as RecBole seeds them."""
-    validation.check_writable_dir(config["checkpoint_dir"], "checkpoint_dir")
+    input_checks.check_writable_dir(config["checkpoint_dir"], "checkpoint_dir")
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     getLogger().info(dataset)
-    validation.check_topk_against_items(config, dataset)
+    input_checks.check_topk_against_items(config, dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     getLogger().info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    validation.check_trainable(model, trainer, config)
+    input_checks.check_trainable(model, trainer, config)
     return dataset, (train_data, valid_data, test_data), model, trainer
 
 

@@ -14,7 +14,7 @@ import hmac
 import os
 import secrets
 
-from recbole_meta.validation import ConfigError
+from recbole_meta.input_checks import ConfigError
 
 SIGNATURE_SUFFIX = ".sig"
 

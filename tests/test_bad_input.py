@@ -18,7 +18,7 @@ from recbole_meta.checkpoint import load_checkpoint, save_checkpoint
 from recbole_meta.cli import main
 from recbole_meta.config import Config
 from recbole_meta.data.atomic_files import DataFileError
-from recbole_meta.validation import ConfigError
+from recbole_meta.input_checks import ConfigError
 from tests.cold_start_helpers import build
 from tests.helpers import TEST_DATA
 

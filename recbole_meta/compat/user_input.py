@@ -49,7 +49,7 @@ def _explain_nan_loss():
     # RecBole's Trainer._check_nan raises "Training loss is nan" with no hint of what to change.
     from recbole.trainer import Trainer
 
-    from recbole_meta.validation import divergence_hint
+    from recbole_meta.input_checks import divergence_hint
 
     def _check_nan(self, loss):
         if torch.isnan(loss):

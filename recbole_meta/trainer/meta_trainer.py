@@ -227,7 +227,7 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
             )
         scores, labels, tasks = self.predict_tasks(loader, show_progress, ranking)
         if not torch.isfinite(scores).all():
-            from recbole_meta.validation import divergence_hint
+            from recbole_meta.input_checks import divergence_hint
 
             raise ValueError(
                 f"{int((~torch.isfinite(scores)).sum())} of {scores.numel()} predictions on {loader.name} are "

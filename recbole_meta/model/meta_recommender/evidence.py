@@ -204,11 +204,11 @@ def select_evidence_candidates(
 def check_evidence_config(config):
     """Before training: evidence candidates need an episodic model adapted by local gradient steps (MeLU).
 
-    Raises :class:`~recbole_meta.validation.ConfigError` naming the model otherwise, so that a run is not trained
+    Raises :class:`~recbole_meta.input_checks.ConfigError` naming the model otherwise, so that a run is not trained
     only to fail at the end.
     """
+    from recbole_meta.input_checks import ConfigError
     from recbole_meta.model.meta_recommender import MetaRecommender
-    from recbole_meta.validation import ConfigError
 
     if not issubclass(config.model_class, MetaRecommender) or not config["local_update_steps"]:
         raise ConfigError(
