@@ -169,3 +169,18 @@ def test_learned_local_rates_give_the_same_meta_gradient_vectorised_and_task_by_
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-9, rtol=1e-7, msg=name)
+
+
+def test_batching_suite_records_each_rows_first_epoch_padding(tmp_path):
+    from recbole_meta.benchmark.records import read_records
+    from recbole_meta.benchmark.runner import results_path, run_suite
+    from recbole_meta.benchmark.suite import SuiteOptions, build_suite
+
+    suite = build_suite("cold_start_batching", SuiteOptions(quick=True, out_dir=str(tmp_path)))
+    run_suite(suite, str(tmp_path), quick=True, progress=False, runs=["MeLU-5", "MeLU-5-random-batches"])
+    info = {r["run"]: r["info"] for r in read_records(results_path(str(tmp_path), suite.name))}
+    bucketed, random_order = info["MeLU-5"], info["MeLU-5-random-batches"]
+    # the rows pin the option they compare, and the bucketed row pads less than the same tasks in random order
+    assert [r.config["bucket_by_length"] for r in suite.runs if r.name in info] == [True, False]
+    assert 0 <= bucketed["support_padding_waste"] < random_order["padding_whole_batches"] < 1
+    assert bucketed["support_padding_waste"] <= bucketed["padding_whole_batches"]

@@ -13,9 +13,9 @@
   held out from half of the users); a training pool with the heavy users (bias, MF fold-in, MeLU-5 variants); and
   MeLU's own item-state protocol. MAE, RMSE, graded NDCG@1/@3.
 
-Meta-batches of tasks of similar support length (``bucket_by_length: True``) against tasks in a random order (the
-default these results were measured with): the ``cold_start_batching`` suite (accuracy) and ``cold_start_speed``
-(the cost of a meta-step), each in its own module.
+Every MeLU row trains on meta-batches of tasks of similar support length (``bucket_by_length: True``, the
+default); against tasks in a random order: the ``cold_start_batching`` suite (accuracy, padding) and
+``cold_start_speed`` (the cost of a meta-step), each in its own module.
 
 Run each seed separately on a busy 2-core machine (each invocation stays under about 10 minutes)::
 
@@ -181,8 +181,8 @@ def cold_start(options):
             "user_item_cold (new users, new items). Ratings in raw 1-5 units; predictions clipped to [1, 5]; "
             "graded NDCG (gain 2^r - 1) within each query. MeLU: user gender/age/occupation/zip and item "
             "release_year/genres embedded (32 each), decision layers 64-64, local lr 0.01, Adam 0.001, "
-            "meta-batch 32, second order, at most 30 epochs with early stopping on the validation users' MAE "
-            "(patience 5); one torch thread per run. Baselines have nothing to train: mean training rating, "
+            "meta-batch 32 (tasks of similar support length), second order, at most 30 epochs with early "
+            "stopping on the validation users' MAE (patience 5); one torch thread per run. Baselines have nothing to train: mean training rating, "
             "item mean, mean of the support, and mu + b_i + b_u shrunk (lambda 10 / 5); MFFoldIn: biased MF "
             "(ALS, k 8, lambda 10) on the training ratings, each user's factor and bias by ridge on the support. "
             "Rows ending -heavy-users add the users with more than 100 ratings as meta-training users only (test "

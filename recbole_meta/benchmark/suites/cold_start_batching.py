@@ -4,17 +4,80 @@ Meta-batches of tasks of similar support length (``bucket_by_length: True``: eve
 length, cut into meta-batches, their order shuffled; see :func:`recbole_meta.data.episodes.length_buckets`) pad
 far less than meta-batches of tasks in a random order (``bucket_by_length: False``), but each
 meta-gradient then averages over tasks of one length only. Same split,
-same seeds, same everything else: MeLU-5 under both, paired over seeds, with the bias model for scale.
-Cost of the two: ``cold_start_speed``.
+same seeds, same everything else: MeLU-5 under both, paired over seeds, with the bias model for scale. Each
+MeLU row also records ``support_padding_waste``: the share of the support positions computed on that are padding
+in its first training epoch's meta-batches, each length chunk padded to its own longest support as the engine
+computes them (:func:`recbole_meta.data.episodes.support_padding_waste`). Cost of the two: ``cold_start_speed``.
 
 Run each seed separately on a busy 2-core machine::
 
     for s in 0 1 2 3 4; do nice -n 10 python -m recbole_meta.benchmark cold_start_batching --seeds $s; done
 """
 
+import dataclasses
+import os
+
 from recbole_meta.benchmark import recbole_run, register_suite
-from recbole_meta.benchmark.suite import Suite
+from recbole_meta.benchmark.recbole_run import _train_and_test
+from recbole_meta.benchmark.suite import RunResult, Suite
 from recbole_meta.benchmark.suites.cold_start import QUICK, SHARED
+
+MELU_RUNS = ("MeLU-5", "MeLU-5-random-batches")
+
+
+def first_epoch_padding(ctx):
+    """(chunked, whole-batch) padding share of the support positions over the first training epoch of the run's
+    config and seed: the meta-batches its trainer starts from, rebuilt after the run."""
+    from recbole_meta.config import Config
+    from recbole_meta.data.episodes import support_padding_waste
+    from recbole_meta.quick_start import build_run
+
+    config = dict(ctx.config)
+    model, dataset = config.pop("model"), config.pop("dataset")
+    config.update(
+        {
+            "seed": ctx.seed,
+            "reproducibility": True,
+            "state": "WARNING",
+            "show_progress": False,
+            "checkpoint_dir": os.path.join(ctx.run_dir, "saved"),
+        }
+    )
+    _, (train, _, _), _, _ = build_run(Config(model, dataset, config_dict=config, argv=[]))
+    batches = list(train)
+    return support_padding_waste(batches), support_padding_waste(batches, chunked=False)
+
+
+def _train_test_and_padding(ctx):
+    """The run of :func:`recbole_run`, its record holding the first epoch's support padding share too."""
+    result = _train_and_test(ctx)
+    chunked, whole = first_epoch_padding(ctx)
+    info = {
+        **result.info,
+        "support_padding_waste": round(chunked, 4),
+        "padding_whole_batches": round(whole, 4),
+    }
+    return RunResult(metrics=result.metrics, trainable_parameters=result.trainable_parameters, info=info)
+
+
+def melu_run(name, config=None):
+    """A MeLU-5 row of the suite (its config as :func:`recbole_run` records it) that also records padding."""
+    return dataclasses.replace(recbole_run(name, "MeLU", config=config), fn=_train_test_and_padding)
+
+
+def _report(summary):
+    """Mean support padding share of each MeLU row over the seeds shown."""
+    lines = ["### Support padding (first training epoch; share of the support positions computed on)", ""]
+    for name in MELU_RUNS:
+        values = [
+            (record.get("info") or {}).get("support_padding_waste")
+            for (run, _), record in sorted(summary.records.items())
+            if run == name
+        ]
+        values = [v for v in values if v is not None]
+        if values:
+            lines.append(f"- {name}: {sum(values) / len(values):.3f} over {len(values)} seed(s)")
+    return "\n".join(lines) + "\n"
 
 
 @register_suite("cold_start_batching")
@@ -35,13 +98,14 @@ def cold_start_batching(options):
         seeds=(0, 1, 2, 3, 4),
         runs=[
             recbole_run("UserItemBias", "UserItemBias"),
-            recbole_run("MeLU-5", "MeLU"),
-            recbole_run("MeLU-5-random-batches", "MeLU", config={"bucket_by_length": False}),
+            melu_run("MeLU-5", {"bucket_by_length": True}),
+            melu_run("MeLU-5-random-batches", {"bucket_by_length": False}),
         ],
         compare="MeLU-5",
         baselines=["MeLU-5-random-batches"],
         primary_metric="mae",
-        info_columns=("epochs_run", "best_epoch"),
+        info_columns=("epochs_run", "best_epoch", "support_padding_waste"),
+        report_hook=_report,
         regenerate_command=(
             "for s in 0 1 2 3 4; do nice -n 10 python -m recbole_meta.benchmark cold_start_batching --seeds $s; "
             "done"
