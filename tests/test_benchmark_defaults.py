@@ -1,6 +1,7 @@
 """A record is keyed by the yaml defaults its run read: a changed default runs it again; stamping old records."""
 
 import json
+import os
 import subprocess
 
 from recbole_meta.benchmark import Run, Suite, recbole_run
@@ -83,6 +84,31 @@ def test_yaml_defaults_hide_what_the_config_overrides_and_where_a_run_executes()
         return text.replace("local_update_steps: 5", "local_update_steps: 3") if "MeLU" in relative else text
 
     assert defaults_hash(resolved_defaults(run, run.config, read=edited)) != original
+
+
+def test_runs_that_build_their_models_are_keyed_by_every_models_defaults_on_every_dataset():
+    from recbole_meta.benchmark.recbole_run import models_defaults
+    from recbole_meta.config import properties_dir
+
+    config = {"datasets": {"ml-100k": {"dataset": "ml-100k", "local_lr": 0.5}, "planted": {}}}
+    defaults = models_defaults(["MeLU", "UserItemBias"], datasets_key="datasets")
+    resolved = defaults(config)
+    assert resolved["planted/MeLU/local_update_steps"] == 5 and "ml-100k/MeLU/local_lr" not in resolved
+    assert resolved["ml-100k/UserItemBias/min_user_inter"] == 13 and "planted/MeLU/min_user_inter" in resolved
+
+    def edited(relative):  # the installed files, with the episodic batching default flipped
+        path = f"{properties_dir()}/{relative}"
+        if not os.path.isfile(path):
+            return None
+        text = open(path, encoding="utf-8").read()
+        return text.replace("bucket_by_length: True", "bucket_by_length: False")
+
+    changed = defaults(config, read=edited)
+    assert (
+        changed["ml-100k/MeLU/bucket_by_length"] is False
+        and resolved["ml-100k/MeLU/bucket_by_length"] is True
+    )
+    assert defaults_hash(changed) != defaults_hash(resolved)
 
 
 def _git(cwd, *args):

@@ -92,6 +92,25 @@ def yaml_defaults(config, read=None, model=None):
     return {key: value for key, value in resolved.items() if key not in config and key not in EXECUTION_KEYS}
 
 
+def models_defaults(models, datasets_key=None):
+    """``Run.defaults`` for a run that builds ``models`` itself (not through :func:`recbole_run`): the yaml
+    defaults each model reads and the run's config does not set, as ``{"<model>/<key>": value}``; with
+    ``datasets_key``, the config holds ``{dataset name: config}`` under that key, and the keys become
+    ``"<dataset name>/<model>/<key>"`` (a config without ``dataset`` reads the model's files only)."""
+
+    def defaults(config, read=None):
+        configs = config[datasets_key] if datasets_key else {None: config}
+        flat = {}
+        for dataset, dataset_config in configs.items():
+            for model in models:
+                prefix = f"{dataset}/{model}" if datasets_key else model
+                for key, value in yaml_defaults(dataset_config, read=read, model=model).items():
+                    flat[f"{prefix}/{key}"] = value
+        return flat
+
+    return defaults
+
+
 def _train_and_test(ctx, keep_checkpoint=False):
     from recbole_meta.quick_start import run_recbole_meta
 

@@ -15,6 +15,7 @@ change of a query prediction made by the 5 local steps shows how far adaptation 
 import time
 
 from recbole_meta.benchmark import Run, RunResult, Suite, register_suite
+from recbole_meta.benchmark.recbole_run import models_defaults
 from recbole_meta.benchmark.synthetic_ratings import FEATURE_SETTINGS, generate_planted_ratings
 
 TEST_TIME = [(0, 0.01), (1, 0.01), (5, 0.01), (20, 0.01), (5, 0.05), (5, 0.1), (20, 0.05)]
@@ -105,6 +106,13 @@ def cold_start_adaptation(options):
             "planted": {"n_users": 120, "n_items": 60, "ratings_per_user": 20, "max_user_ratings": 40},
         },
         seeds=(0,),
-        runs=[Run("MeLU-5", _adaptation, config={})],
+        runs=[
+            Run(
+                "MeLU-5",
+                _adaptation,
+                config={},
+                defaults=models_defaults(["MeLU", "UserItemBias", "PlantedOracle"]),
+            )
+        ],
         mark_best=False,
     )

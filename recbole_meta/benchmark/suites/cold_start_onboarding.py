@@ -28,6 +28,7 @@ from recbole_meta.benchmark.onboarding import (
     onboarding_tasks,
     per_task_mae,
 )
+from recbole_meta.benchmark.recbole_run import models_defaults
 from recbole_meta.benchmark.suites.cold_start import QUICK, SHARED
 
 KS = [1, 3, 5, 10]
@@ -224,7 +225,13 @@ def _plot(summary, path):
 @register_suite("cold_start_onboarding")
 def cold_start_onboarding(options):
     runs = [
-        Run(f"{model}-{chooser}", partial(_chooser_run, model=model, chooser=chooser), {"chooser": chooser})
+        Run(
+            f"{model}-{chooser}",
+            partial(_chooser_run, model=model, chooser=chooser),
+            {"chooser": chooser},
+            # every run reads the MeLU-5 and bias model of its seed: a changed default of either makes it stale
+            defaults=models_defaults(list(MODELS.values()), datasets_key="datasets"),
+        )
         for model in MODELS
         for chooser in CHOOSERS
     ]
