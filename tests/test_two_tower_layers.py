@@ -185,6 +185,60 @@ def test_tower_mean_pools_kept_values():
     assert torch.allclose(full[0, 1], tower.embeddings["genre"].weight[[1, 2]].mean(0))
 
 
+def _reference_field_embeddings(tower, features, mask, keep):
+    """The field embeddings written out plainly: per-value lookups, a masked mean, torch.where for defaults."""
+    emb = tower.embeddings
+    genre = features["genre"]
+    valid = (genre != 0) & keep
+    pooled = (emb["genre"](genre) * valid.unsqueeze(-1)).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
+    price = features["price"]
+    fields = torch.stack(
+        [
+            emb["id"](features["id"]),
+            pooled,
+            emb["year"](features["year"].unsqueeze(1)),
+            price[:, :1] * emb["price"](price[:, 1].long()),
+        ],
+        dim=1,
+    )
+    use_default = mask.clone()
+    use_default[:, 0] |= features["id"] == 0
+    use_default[:, 1] |= valid.sum(1) == 0
+    return torch.where(use_default.unsqueeze(-1), tower.default_embedding.unsqueeze(0), fields)
+
+
+def test_field_embeddings_match_the_plain_computation_in_values_and_gradients():
+    # the tower picks defaults with lerp and pools multi-valued fields with embedding_bag (faster on CPU):
+    # the same values and gradients as lookups, a masked mean and torch.where
+    torch.manual_seed(0)
+    tower = _tower()
+    features = _features()
+    mask = torch.tensor(
+        [[True, False, False, True], [False, True, False, False], [False, False, True, False]]
+    )
+    keep = torch.tensor([[True, False, True], [True, True, True], [False, True, True]])
+    weights = torch.randn(3, 4, 8)
+    grads = []
+    for compute in (
+        lambda: tower.field_embeddings(features, mask, {"genre": keep}),
+        lambda: _reference_field_embeddings(tower, features, mask, keep),
+    ):
+        tower.zero_grad()
+        out = compute()
+        (out * weights).sum().backward()
+        grads.append(
+            (out.detach(), {n: p.grad.clone() for n, p in tower.named_parameters() if p.grad is not None})
+        )
+    (fast, fast_grads), (plain, plain_grads) = grads
+    assert torch.equal(fast, plain)
+    assert fast_grads.keys() == plain_grads.keys()
+    for name in fast_grads:
+        assert torch.allclose(fast_grads[name], plain_grads[name], atol=1e-6), name
+    # a masked field's gradient reaches its default embedding only: item 1's id is masked, so only items 2-3
+    # send gradient to the id table
+    assert torch.count_nonzero(fast_grads["embeddings.id.weight"].abs().sum(1)) == 2
+
+
 # ------------------------------------------------------------------------------------------ logQ
 def test_logq_shifts_each_column_by_exactly_minus_log_p():
     torch.manual_seed(0)

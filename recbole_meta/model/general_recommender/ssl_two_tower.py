@@ -287,7 +287,7 @@ class SSLTwoTower(GeneralRecommender):
         ``N`` items: rows ``0..N-1`` are view 1, rows ``N..2N-1`` view 2 (complementary field masks)."""
         view1, view2 = self.masker.field_masks(len(item_ids), self._ssl_generator)
         keep = {}
-        for spec in self.item_specs:
+        for spec in self.item_specs if "dropout" in self.masker.augment else ():
             if spec.multi_valued:
                 values = getattr(self, f"item_table_{spec.name}")[item_ids]
                 drawn = self.masker.value_keep(values.repeat(2, 1), self._ssl_generator)
