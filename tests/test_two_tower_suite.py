@@ -50,3 +50,17 @@ def test_quick_tuning_suite_reports_validation_results_only(tmp_path):
         assert "valid_recall@50" in metrics and all(name.startswith("valid_") for name in metrics)
     ssl = next(r for r in records if r["run"] == "SSL-b128-a0.3-t0.1")["config"]
     assert (ssl["ssl_alpha"], ssl["ssl_temperature"], ssl["ssl_augment"]) == (0.3, 0.1, ["rfm"])
+
+
+@pytest.mark.slow
+def test_quick_1m_suite_reports_training_seconds_per_epoch(tmp_path):
+    from recbole_meta.benchmark.cli import main
+
+    out = tmp_path / "out"
+    argv = ["two_tower_synthetic_1m", "--quick", "--out", str(out), "--no-progress", "--runs", "SSL-RFM"]
+    assert main(argv) == 0
+    record = json.loads(open(out / "two_tower_synthetic_1m.jsonl").readline())
+    assert record["status"] == "ok"
+    # one epoch in quick mode: its logged training time is read back from RecBole's log
+    assert record["metrics"]["all"]["train_seconds_per_epoch"] > 0
+    assert record["config"]["ssl_alpha"] == 0.1 and record["config"]["corpus"]["n_items"] == 400
