@@ -399,8 +399,9 @@ def two_tower_synthetic_1m(options):
             f"(two_tower_synthetic_tuning): alpha {FULL_CHOSEN_ALPHA:g} with all the data, "
             f"{CHOSEN_SSL['ssl_alpha']:g} with 10%; SSL batch {CHOSEN_SSL['ssl_batch_size']}, temperature "
             f"{CHOSEN_SSL['ssl_temperature']:g}. train_seconds_per_epoch: RecBole's logged training time of "
-            "an epoch (wall time on the shared 2-core machine, one torch thread). Seeds: as many as the "
-            "machine allowed (see the seeds column)."
+            "an epoch (wall time of a niced process on the shared 2-core machine, one torch thread: it follows the "
+            "load, which varied by several times between runs, so compare it within a row only; a step's CPU "
+            "time is two_tower_speed's). Seeds: as many as the machine allowed (see the seeds column)."
         ),
         config=LARGE_SHARED,
         quick_config=QUICK,
