@@ -147,6 +147,85 @@ def test_model_patch_is_a_residual_bottleneck():
         patch_hidden_size(64, 0)
 
 
+def _patch_pair(channels, hidden, seed, dtype=torch.float64):
+    """Two identical patches (trained-looking weights), for the fast path against the nn.Linear reference."""
+    torch.manual_seed(seed)
+    patch = ModelPatch(channels, hidden, init_std=0.5).to(dtype)
+    with torch.no_grad():
+        for parameter in patch.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    twin = ModelPatch(channels, hidden).to(dtype)
+    twin.load_state_dict(patch.state_dict())
+    return patch, twin
+
+
+@pytest.mark.parametrize("residual", ["serial", "parallel"])
+@pytest.mark.parametrize("frozen_patch", [False, True])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_fast_patch_equals_the_linear_layers_in_values_and_gradients(residual, frozen_patch, input_grad):
+    """The fused patch function computes x + up(GELU(down x)) (serial) and base + up(GELU(down x)) (parallel)
+    exactly as two nn.Linear layers do, with the same gradients for the input, the base and every weight, on a
+    strided input (a permuted convolution output, as in the backbone); gradients it is not asked for stay None.
+    """
+    patch, twin = _patch_pair(6, 3, seed=4)
+    for module in (patch, twin) if frozen_patch else ():
+        module.requires_grad_(False)
+    generator = torch.Generator().manual_seed(5)
+    inputs = torch.randn(4, 6, 7, dtype=torch.float64, generator=generator).permute(
+        0, 2, 1
+    )  # [B, L, d], strided
+    bases = torch.randn(4, 6, 7, dtype=torch.float64, generator=generator).permute(0, 2, 1)
+    weights = torch.randn(4, 7, 6, dtype=torch.float64, generator=generator)
+    results = []
+    for module, fast in ((patch, True), (twin, False)):
+        x = inputs.clone().requires_grad_(input_grad)
+        base = bases.clone().requires_grad_()
+        module.fused = fast
+        out = module(x) if residual == "serial" else module.add_branch(base, x)
+        if not fast:  # the reference is what it says
+            manual = x if residual == "serial" else base
+            assert torch.equal(out, manual + module.up(torch.nn.functional.gelu(module.down(x))))
+        assert out.shape == (4, 7, 6)
+        if out.requires_grad:  # serial, frozen patch, frozen input: nothing to differentiate (both paths)
+            (out * weights).sum().backward()
+        grads = [x.grad, base.grad] + [p.grad for p in module.parameters()]
+        results.append((out.detach(), grads))
+    (fast_out, fast_grads), (reference_out, reference_grads) = results
+    assert torch.allclose(fast_out, reference_out, rtol=1e-12, atol=1e-12)
+    for fast_grad, reference_grad in zip(fast_grads, reference_grads):
+        assert (fast_grad is None) == (reference_grad is None)
+        if fast_grad is not None:
+            assert torch.allclose(fast_grad, reference_grad, rtol=1e-12, atol=1e-12)
+    assert (fast_grads[0] is None) == (not input_grad)
+    assert (fast_grads[1] is None) == (residual == "serial")
+    assert (fast_grads[2] is None) == frozen_patch
+
+
+@pytest.mark.parametrize("insertion", ["serial", "parallel", "single"])
+def test_patched_backbone_fast_path_equals_the_linear_layers(insertion):
+    """A whole PeterRec fine-tuning pass (frozen convolutions, patches + LayerNorms trainable) gives the same
+    representation and the same gradients with the fused patches as with the two-nn.Linear patches (float32).
+    """
+
+    def run(fused):
+        backbone = _backbone(dilations=(1, 2), block_num=2)
+        _randomise_layernorms(backbone)
+        for patch in insert_patches(backbone.residual_blocks, insertion, hidden_size=2, init_std=0.5):
+            patch.fused = fused
+        head = ProfileHead(8, 3)
+        set_trainable(backbone, head, "peterrec")
+        loss = torch.nn.functional.cross_entropy(head(backbone(SEQ, LEN)), torch.tensor([0, 2, 1]))
+        loss.backward()
+        return loss.detach(), {n: p.grad for n, p in backbone.named_parameters() if p.requires_grad}
+
+    fast_loss, fast_grads = run(True)
+    reference_loss, reference_grads = run(False)
+    assert torch.allclose(fast_loss, reference_loss, rtol=1e-6, atol=1e-7)
+    assert fast_grads.keys() == reference_grads.keys() and any(".patch" in name for name in fast_grads)
+    for name, grad in fast_grads.items():
+        assert torch.allclose(grad, reference_grads[name], rtol=1e-5, atol=1e-7), name
+
+
 # ------------------------------------------------------------------------------------------- trainable sets
 # Hand counts for d = 8, vocabulary 12, kernel 3, two residual blocks, 3 classes, patch bottleneck 2:
 #   embedding 12*8 = 96; one block: conv 8*8*3 + 8 = 200, twice, + two LayerNorms 2*16 = 432; final layer 72;

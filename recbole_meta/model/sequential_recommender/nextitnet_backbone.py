@@ -77,7 +77,7 @@ class PatchableResidualBlock(ResidualBlock_b):
         if patch is None:
             return out
         if self.insertion == "parallel":
-            return out + patch.branch(x)
+            return patch.add_branch(out, x)
         return patch(out)
 
     def forward(self, x, valid=None):
