@@ -52,6 +52,36 @@ def test_vectorised_and_loop_meta_gradients_agree(melu64, first_order, params):
     assert any(g.abs().sum() > 0 for g in grad_v.values())
 
 
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("params", [["decision.*", "output.*"], ["decision.*"], "all"])
+@pytest.mark.parametrize("residual", [False, True])
+def test_encode_once_path_equals_the_whole_model_per_step(first_order, params, residual):
+    """MeLU's vectorised meta-loss encodes each task once and runs the local steps on its head alone, over the
+    whole meta-batch without vmap (per-task weight copies in batched products), when only head layers adapt;
+    it gives the loss and the meta-gradient of the whole model vmapped at every step (which 'all' must use).
+    """
+    _, (train, _, _), model, _ = build("MeLU", "tiny", meta_batch_size=6, predict_residual=residual)
+    model.double()
+    batch = collate_tasks(model.split, train.tasks[:6], "user_id", dtype=torch.float64)
+    results = []
+    for encode_once in (True, False):
+        maml = MAML(model, params, 0.05, 3, first_order=first_order)
+        assert (maml._head is not None) == (params != "all")
+        if not encode_once:
+            maml._head = None
+        model.zero_grad()
+        loss = maml.meta_loss(batch)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (loss_once, grad_once), (loss_whole, grad_whole) = results
+    torch.testing.assert_close(loss_once, loss_whole, atol=1e-12, rtol=1e-12)
+    for name in grad_once:
+        torch.testing.assert_close(grad_once[name], grad_whole[name], atol=1e-12, rtol=1e-10, msg=name)
+    assert (
+        grad_once["user_encoder.embeddings.gender.weight"].abs().sum() > 0
+    )  # shared embeddings get gradients
+
+
 def _reference_task_loss(model, names, lr, steps, task_tensors, first_order):
     """MAML with torch.autograd.grad(create_graph=True) on unpadded tensors: an independent implementation."""
     user, s_item, s_rating, q_item, q_rating = task_tensors

@@ -87,6 +87,33 @@ def select_parameters(model, patterns):
     return chosen
 
 
+def _laid_like(value, gradient):
+    """``value`` (``[B, ...]``, the tasks' copies) in the memory layout of its ``gradient``, the same values.
+
+    The gradient of a batched product's weight comes out transposed in memory (``[B, out, in]`` stored as
+    ``[B, in, out]``), while the copies start as the shared weight expanded along the tasks. Adding tensors of two
+    layouts reads one of them across its rows, several times slower than adding two of one layout; so the copies
+    take the gradient's layout once, at the first local step (the shared ``[out, in]`` weight re-laid, then
+    expanded), and every later update adds tensors of one layout. A differentiable copy: gradients are unchanged.
+    """
+    if value.dim() < 3 or value.stride() == gradient.stride():
+        return value
+    if value.stride(0) == 0:  # the shared initial value expanded along the tasks: re-lay the one matrix
+        return torch.empty_like(gradient[0]).copy_(value[0]).expand_as(value)
+    return torch.empty_like(gradient).copy_(value)
+
+
+class _Head(nn.Module):
+    """``model.head`` as a module's forward, so that ``functional_call`` can run it with adapted parameters."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *encoded):
+        return self.model.head(*encoded)
+
+
 class MAML:
     """Local adaptation and meta-loss of a :class:`~recbole_meta.model.meta_recommender.MetaRecommender`.
 
@@ -134,6 +161,13 @@ class MAML:
             raise ValueError(f"local_lr_learned must be True or False, got {learn_local_lr!r}")
         # parameter name -> name of its learned rate among the model's parameters (empty: the scalar local_lr)
         self.rate_names = local_rates(model, self.adapted_names, self.local_lr) if learn_local_lr else {}
+        # the model's head alone, when the local update adapts nothing else (see MetaRecommender.encode)
+        heads = getattr(model, "head_modules", None)
+        self._head = (
+            _Head(model)
+            if heads and self.adapted_names and all(n.split(".")[0] in heads for n in self.adapted_names)
+            else None
+        )
 
     @classmethod
     def from_config(cls, config, model):
@@ -276,18 +310,53 @@ class MAML:
         size = user.shape[0]
         adapted, shared = self._split_params()
         adapted = {name: value.expand(size, *value.shape) for name, value in adapted.items()}
-        task_loss = vmap(self._loss, in_dims=(0, None) + (0,) * 7, randomness="different")
         with torch.enable_grad():
+            if self._head is not None:  # encode each task once; the local steps run the head alone
+                encode = vmap(self.model.encode, randomness="different")
+                support = encode(user, s_item, s_rating, s_mask, s_item)
+                query = encode(user, s_item, s_rating, s_mask, q_item)
+
+                def support_losses(adapted):
+                    return self._head_losses(adapted, support, s_rating, s_mask)
+
+                def query_losses(adapted):
+                    return self._head_losses(adapted, query, q_rating, q_mask)
+
+            else:
+                task_loss = vmap(self._loss, in_dims=(0, None) + (0,) * 7, randomness="different")
+
+                def support_losses(adapted):
+                    return task_loss(
+                        adapted, shared, user, s_item, s_rating, s_mask, s_item, s_rating, s_mask
+                    )
+
+                def query_losses(adapted):
+                    return task_loss(
+                        adapted, shared, user, s_item, s_rating, s_mask, q_item, q_rating, q_mask
+                    )
+
             for _ in range(self.steps):
-                losses = task_loss(adapted, shared, user, s_item, s_rating, s_mask, s_item, s_rating, s_mask)
                 grads = torch.autograd.grad(
-                    losses.sum(), list(adapted.values()), create_graph=not self.first_order, allow_unused=True
+                    support_losses(adapted).sum(),
+                    list(adapted.values()),
+                    create_graph=not self.first_order,
+                    allow_unused=True,
                 )
                 adapted = {
-                    name: value if g is None else self._step(value, g, self._rate(shared, name))
+                    name: (
+                        value if g is None else self._step(_laid_like(value, g), g, self._rate(shared, name))
+                    )
                     for (name, value), g in zip(adapted.items(), grads)
                 }
-            return task_loss(adapted, shared, user, s_item, s_rating, s_mask, q_item, q_rating, q_mask)
+            return query_losses(adapted)
+
+    def _head_losses(self, adapted, encoded, rating, mask):
+        """``[B]`` task losses from the :meth:`~MetaRecommender.encode` tensors ``[B, ...]`` with the per-task
+        adapted head parameters ``[B, ...]``: the model's head over the whole meta-batch, without vmap."""
+        prediction = functional_call(
+            self._head, {f"model.{k}": v for k, v in adapted.items()}, tuple(encoded)
+        )
+        return masked_mse(prediction, rating, mask, dim=1)
 
     @staticmethod
     def _step(value, gradient, rate):

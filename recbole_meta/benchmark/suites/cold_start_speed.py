@@ -7,7 +7,11 @@ in one process (:func:`recbole_meta.benchmark.compare_timing`, median over repet
 a shared machine; the load average at measurement time is in the record.
 
 Row ``MeLU-5`` (the vectorised engine of :mod:`recbole_meta.trainer.maml` on length-bucketed meta-batches,
-``bucket_by_length: True``, the default):
+``bucket_by_length: True``, the default). Since MeLU adapts only its decision and output layers, the engine
+encodes each task's support and query once per meta-step (the embeddings do not change during the local steps) and
+runs the local steps on those layers alone, over the whole meta-batch at once with per-task weight copies in
+batched products (:meth:`~recbole_meta.model.meta_recommender.MetaRecommender.encode`); config key
+``maml_engine`` names that engine in the records (the earlier records vmapped the whole model at every step):
 
 * ``support_padding_waste``: share of the support positions computed on that are padding, with meta-batches of
   similar support length, each length chunk padded to its own longest support (see
@@ -49,6 +53,7 @@ def _build(ctx):
     config = dict(ctx.config)
     dataset = config.pop("dataset")
     config.pop("repeats")
+    config.pop("maml_engine")  # a label of the records (which engine they timed), not a MeLU option
     config.update({"seed": ctx.seed, "state": "WARNING", "show_progress": False, "resample_episodes": False})
     torch.set_num_threads(config.get("meta_num_threads") or 1)
     run_config = Config("MeLU", dataset, config_dict=config, argv=[])
@@ -225,7 +230,8 @@ def cold_start_speed(options):
             "Cost of a MeLU-5 meta-step (5 local steps, exact second order, decision + output layers adapted; "
             "forward and meta-gradient) over one epoch of ml-100k's cold-start training episodes (the cold_start "
             "suite's protocol: support first, query up to 10; meta-batches of 32). MeLU-5: the vectorised engine "
-            "(vmapped task losses, one reverse pass per local step for the whole batch) on length-bucketed batches "
+            "(each task encoded once per meta-step, the local steps on the decision and output layers over the "
+            "whole batch with per-task weight copies, one reverse pass per local step) on length-bucketed batches "
             "(bucket_by_length: True: tasks of similar support length together, each length chunk padded to its "
             "own longest support). "
             "support_padding_waste: padding share of the support positions computed on; meta_over_bound: the "
@@ -237,7 +243,7 @@ def cold_start_speed(options):
             "innerloop_ctx, the common way) against the vectorised engine, same meta-batches. A and B "
             "interleaved in one process, median over repetitions; one torch thread; load average in the records."
         ),
-        config={**SHARED, "repeats": 7},
+        config={**SHARED, "repeats": 7, "maml_engine": "encode-once"},
         quick_config={**QUICK, "repeats": 1},
         seeds=(0,),
         runs=runs,

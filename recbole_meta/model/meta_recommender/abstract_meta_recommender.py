@@ -65,9 +65,30 @@ class MetaRecommender(AbstractRecommender):
         return known.numpy()
 
     # ---------------------------------------------------------------------------------- one task
+    # Optional split of ``forward`` into ``head(*encode(...))`` (see :meth:`encode`): the names of the submodules
+    # that ``head`` uses; ``None``: no split. A model that sets it defines ``encode`` and ``head``.
+    head_modules = None
+
     def forward(self, user, support_item, support_rating, support_mask, target_item):
         """Predicted ratings ``[T]`` of ``target_item`` ``[T]`` for ``user`` (a 0-d id) given its support ``[S]``."""
         raise NotImplementedError
+
+    def encode(self, user, support_item, support_rating, support_mask, target_item):
+        """A tuple of tensors that ``head`` maps to ``forward``'s prediction, computed without ``head_modules``.
+
+        When the local update adapts only parameters of ``head_modules``, the encoding is the same at every local
+        step: :class:`~recbole_meta.trainer.maml.MAML` computes it once per task and meta-step and runs the local
+        steps on ``head`` alone (the same function and gradients, less work).
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no encode/head split (head_modules is None)")
+
+    def head(self, *encoded):
+        """The prediction from :meth:`encode`'s tensors, using only ``head_modules`` (and no other parameter).
+
+        Must also take a whole meta-batch: ``encoded`` with a leading task dimension ``[B, ...]`` and the adapted
+        parameters of ``head_modules`` as per-task copies ``[B, ...]`` (the others as they are), giving ``[B, T]``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no encode/head split (head_modules is None)")
 
     # ---------------------------------------------------------------------------------- RecBole's API
     def load_state_dict(self, state_dict, strict=True, assign=False):

@@ -26,6 +26,7 @@ out the task user's own rating (``bias_leave_one_out``, see the bias module).
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from recbole_meta.model.layers.feature_encoder import FeatureEncoder
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
@@ -67,11 +68,35 @@ class MeLU(MetaRecommender):
             _, _, ratings = self.split.train_interactions()
             nn.init.constant_(self.output.bias, float(ratings.mean()))
 
+    head_modules = ("decision", "output")  # the personalised layers: what the local update adapts by default
+
     def forward(self, user, support_item, support_rating, support_mask, target_item):
+        return self.head(*self.encode(user, support_item, support_rating, support_mask, target_item))
+
+    def encode(self, user, support_item, support_rating, support_mask, target_item):
+        """``[U; I]`` of every target (Eq. 1-2), and the baseline b_ui with ``predict_residual``."""
         user_embedding = self.user_encoder(user)
         item_embedding = self.item_encoder(target_item)
         x = torch.cat([user_embedding.expand(target_item.shape[0], -1), item_embedding], dim=-1)
-        prediction = self.output(self.decision(x)).squeeze(-1)
         if self.predict_residual:
-            prediction = prediction + self.bias(support_item, support_rating, support_mask, target_item, user)
-        return prediction
+            return x, self.bias(support_item, support_rating, support_mask, target_item, user)
+        return (x,)
+
+    def head(self, x, baseline=None):
+        """The decision layers and the output layer (Eq. 3), plus the baseline with ``predict_residual``.
+
+        Also a whole meta-batch at once: ``x`` ``[B, T, width]`` with per-task weights ``[B, out, in]`` (MAML's
+        adapted copies), each task's targets through its own layers (one batched product per layer).
+        """
+        for layer in (*self.decision, self.output):
+            x = _linear(x, layer) if isinstance(layer, nn.Linear) else layer(x)
+        prediction = x.squeeze(-1)
+        return prediction if baseline is None else prediction + baseline
+
+
+def _linear(x, layer):
+    """``layer(x)``; with per-task weights ``[B, out, in]`` and biases ``[B, out]``, ``x`` ``[B, T, in]`` -> ``[B, T, out]``."""
+    if layer.weight.dim() == 2:
+        return F.linear(x, layer.weight, layer.bias)
+    bias = layer.bias.unsqueeze(-2) if layer.bias.dim() == 2 else layer.bias
+    return torch.baddbmm(bias, x, layer.weight.transpose(-1, -2))
