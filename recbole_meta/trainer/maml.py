@@ -104,14 +104,19 @@ def _laid_like(value, gradient):
 
 
 class _Head(nn.Module):
-    """``model.head`` as a module's forward, so that ``functional_call`` can run it with adapted parameters."""
+    """``model.head`` as a module's forward, so that ``functional_call`` can run it with adapted parameters.
 
-    def __init__(self, model):
+    It holds only the head's submodules (under their names in the model), so that ``functional_call`` walks
+    those and not the whole model at every local step.
+    """
+
+    def __init__(self, model, names):
         super().__init__()
-        self.model = model
+        self.parts = nn.ModuleDict({name: getattr(model, name) for name in names})
+        self.run = model.head  # a bound method: not registered, the model is not a submodule
 
     def forward(self, *encoded):
-        return self.model.head(*encoded)
+        return self.run(*encoded)
 
 
 class MAML:
@@ -164,7 +169,7 @@ class MAML:
         # the model's head alone, when the local update adapts nothing else (see MetaRecommender.encode)
         heads = getattr(model, "head_modules", None)
         self._head = (
-            _Head(model)
+            _Head(model, heads)
             if heads and self.adapted_names and all(n.split(".")[0] in heads for n in self.adapted_names)
             else None
         )
@@ -354,7 +359,7 @@ class MAML:
         """``[B]`` task losses from the :meth:`~MetaRecommender.encode` tensors ``[B, ...]`` with the per-task
         adapted head parameters ``[B, ...]``: the model's head over the whole meta-batch, without vmap."""
         prediction = functional_call(
-            self._head, {f"model.{k}": v for k, v in adapted.items()}, tuple(encoded)
+            self._head, {f"parts.{k}": v for k, v in adapted.items()}, tuple(encoded)
         )
         return masked_mse(prediction, rating, mask, dim=1)
 
