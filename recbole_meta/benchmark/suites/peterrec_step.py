@@ -184,5 +184,12 @@ def peterrec_step(options):
         config={"patch_function": "fused", "repeats": 15},
         quick_config={"repeats": 1},
         mark_best=False,
+        primary_metric="ratio_to_fine_all",
+        smaller_is_better=("step_ms", "fine_all_step_ms", "ratio_to_fine_all", "mac_ratio_to_fine_all"),
+        headline_columns=(
+            ("d32", "ratio_to_fine_all"),
+            ("d64", "ratio_to_fine_all"),
+            ("d64", "mac_ratio_to_fine_all"),
+        ),
         regenerate_command="python -m recbole_meta.benchmark peterrec_step --threads 1",
     )
