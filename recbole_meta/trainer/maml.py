@@ -12,7 +12,8 @@ al., KDD 2019, Section 4.2, Eq. 4-5) to a subset of the parameters (``local_upda
 
 A task's loss is the masked mean squared error over its ratings. The vectorised path maps one task's function
 over the meta-batch with ``torch.func.vmap`` (padded supports and queries, masks in the losses; the meta-loss
-takes one reverse pass per local step for all tasks, see :meth:`MAML._batched_query_losses`), each chunk of
+takes one reverse pass per local step for all tasks, and encodes a task once when only the model's head adapts,
+see :meth:`MAML._batched_query_losses`), each chunk of
 tasks of similar support length padded to its own longest support only
 (:func:`~recbole_meta.data.episodes.length_chunks`); the loop path
 (``meta_vectorize: False``) runs the same function on each task cut to its true length. Both give the same
@@ -87,8 +88,8 @@ def select_parameters(model, patterns):
     return chosen
 
 
-def _laid_like(value, gradient):
-    """``value`` (``[B, ...]``, the tasks' copies) in the memory layout of its ``gradient``, the same values.
+def _laid_like(value, gradient, initial):
+    """``value`` (``[B, ...]``, the tasks' copies of ``initial``) in the memory layout of its ``gradient``.
 
     The gradient of a batched product's weight comes out transposed in memory (``[B, out, in]`` stored as
     ``[B, in, out]``), while the copies start as the shared weight expanded along the tasks. Adding tensors of two
@@ -98,8 +99,8 @@ def _laid_like(value, gradient):
     """
     if value.dim() < 3 or value.stride() == gradient.stride():
         return value
-    if value.stride(0) == 0:  # the shared initial value expanded along the tasks: re-lay the one matrix
-        return torch.empty_like(gradient[0]).copy_(value[0]).expand_as(value)
+    if value.stride(0) == 0:  # the shared ``initial`` value expanded along the tasks: re-lay the one matrix
+        return torch.empty_like(gradient[0]).copy_(initial).expand_as(value)
     return torch.empty_like(gradient).copy_(value)
 
 
@@ -310,16 +311,24 @@ class MAML:
         copies, which is each task's own gradient (the tasks do not interact), kept differentiable for the
         second-order meta-gradient. One reverse pass per step for the whole batch, against a nested
         vmap-of-grad transform per task, which cost more on the meta-batches measured here.
+
+        A model that splits its forward into ``head(*encode(...))`` (:attr:`MetaRecommender.head_modules`), when
+        only head parameters adapt, is encoded once (support and query) and the local steps run its head alone
+        over the whole batch, the per-task copies in batched products (no vmap, no re-encoding at every step).
         """
         user, s_item, s_rating, s_mask, q_item, q_rating, q_mask = tensors
         size = user.shape[0]
-        adapted, shared = self._split_params()
-        adapted = {name: value.expand(size, *value.shape) for name, value in adapted.items()}
+        initial, shared = self._split_params()
+        adapted = {name: value.expand(size, *value.shape) for name, value in initial.items()}
         with torch.enable_grad():
             if self._head is not None:  # encode each task once; the local steps run the head alone
-                encode = vmap(self.model.encode, randomness="different")
-                support = encode(user, s_item, s_rating, s_mask, s_item)
-                query = encode(user, s_item, s_rating, s_mask, q_item)
+                # support and query targets in one encoding, then split along the targets
+                encoded = vmap(self.model.encode, randomness="different")(
+                    user, s_item, s_rating, s_mask, torch.cat([s_item, q_item], dim=1)
+                )
+                width = s_item.shape[1]
+                support = tuple(t[:, :width] for t in encoded)
+                query = tuple(t[:, width:] for t in encoded)
 
                 def support_losses(adapted):
                     return self._head_losses(adapted, support, s_rating, s_mask)
@@ -349,7 +358,9 @@ class MAML:
                 )
                 adapted = {
                     name: (
-                        value if g is None else self._step(_laid_like(value, g), g, self._rate(shared, name))
+                        value
+                        if g is None
+                        else self._step(_laid_like(value, g, initial[name]), g, self._rate(shared, name))
                     )
                     for (name, value), g in zip(adapted.items(), grads)
                 }

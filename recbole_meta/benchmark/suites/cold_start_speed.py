@@ -3,8 +3,8 @@
 One epoch of ml-100k's cold-start training episodes (the ``cold_start`` suite's protocol, seed 0: every training
 user once, support first, query up to 10), MeLU-5 (5 local steps, exact second order, decision and output layers
 adapted), forward and meta-gradient of each meta-batch. Every figure is a ratio of two things timed interleaved
-in one process (:func:`recbole_meta.benchmark.compare_timing`, CPU time, median over repetitions), which stays meaningful on
-a shared machine; the load average at measurement time is in the record.
+in one process (:func:`recbole_meta.benchmark.compare_timing`, CPU time, median over repetitions), which stays
+meaningful on a shared machine; the load average at measurement time is in the record.
 
 Row ``MeLU-5`` (the vectorised engine of :mod:`recbole_meta.trainer.maml` on length-bucketed meta-batches,
 ``bucket_by_length: True``, the default). Since MeLU adapts only its decision and output layers, the engine

@@ -28,7 +28,10 @@ output: the embedding below it is frozen). With k = 3, h = d/4 and 8 convolution
 45 d^2 (0.625), serial PeterRec 56.75 d^2 (0.788), single 51 d^2 (0.708). So serial patches of width d/4
 cannot reach 0.8x FineAll by more than 1% even if every elementwise operation (LayerNorm, ReLU, masks, GELU,
 Adam), which both pay, were free; what the measured ratio adds above the arithmetic is that elementwise work and
-the per-operation overhead, larger at d 32 than at d 64.
+the per-operation overhead, larger at d 32 than at d 64. Profiled (torch.profiler, d 64, the machine shared):
+FrozenLN sits at its arithmetic, while the patches' matrix products take about three times what the same products
+take alone with their operands in cache: each reads and writes whole ``[6,400, d]`` activations for few
+multiply-adds per element (d/4 = 16 columns), so they are bound by memory traffic, not arithmetic.
 
 Backbone as in the PeterRec suites (4 residual blocks = 8 dilated convolutions, kernel 3, dilations 1, 4; batch
 128, sequences of 50, vocabulary 1,700), at d 32 (``peterrec_synthetic_transfer``) and d 64 (``peterrec_profile``,
@@ -177,7 +180,8 @@ def peterrec_step(options):
             "mac_ratio_to_fine_all: the multiply-adds of the convolutions and patches against FineAll's (per "
             "position: a convolution 3d^2 forward, 3d^2 input gradient, 3d^2 weight gradient; a patch 6dh): serial "
             "PeterRec's 0.788 leaves no room under 0.8 for the elementwise work and per-operation overhead that the "
-            "measured ratio adds. Run with --threads 1."
+            "measured ratio adds; in the step the patches' thin products (d/4 columns over 6,400 positions) are bound "
+            "by memory traffic, about three times their in-cache time (profiled). Run with --threads 1."
         ),
         runs=runs,
         seeds=(0,),
