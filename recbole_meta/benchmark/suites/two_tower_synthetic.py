@@ -403,7 +403,7 @@ def two_tower_synthetic_1m(options):
             "load, which varied by several times between runs, so compare it within a row only; a step's CPU "
             "time is two_tower_speed's). The 10% runs' 5 epochs (about 800 steps) leave TwoTower far from the "
             "100k corpus's full-data recall on the same amount of training data: an early-training comparison, "
-            "its tail recall near the floor; longer budgets did not fit this session."
+            "its tail recall near the floor; longer training budgets were not run."
         ),
         config=LARGE_SHARED,
         quick_config=QUICK,
