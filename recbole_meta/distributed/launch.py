@@ -10,6 +10,7 @@ through a queue. Faults:
   note. A process that dies without a Python exception (killed, out of memory) raises ``ChildFailedError``.
 """
 
+import faulthandler
 import os
 import pickle
 import socket
@@ -61,6 +62,8 @@ def check_port_free(ip, port):
 
 
 def _worker(local_rank, entry, kwargs, results, errors):
+    # A process killed by a signal (a crash inside a C++ library) prints where its Python code stood.
+    faulthandler.enable()
     kwargs = dict(kwargs)
     kwargs["config_dict"] = {**(kwargs.get("config_dict") or {}), "local_rank": local_rank}
     try:

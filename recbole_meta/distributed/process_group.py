@@ -143,6 +143,12 @@ def join_process_group(config):
 
 
 def leave_process_group(config):
-    """Destroy the process group a run joined (RecBole's ``run_recbole`` does the same at its end)."""
+    """Destroy the process group a run joined (RecBole's ``run_recbole`` does the same at its end).
+
+    A barrier comes first: every rank has finished its last collective before any rank shuts its
+    connections down (rank 0 also hosts the rendezvous store the others still hold), so that a fast rank's
+    teardown never meets a slow rank's work in flight.
+    """
     if not config["single_spec"] and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
