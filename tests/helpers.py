@@ -7,7 +7,9 @@ import sys
 import numpy as np
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST_DATA = os.path.join(REPO_ROOT, "recbole_meta", "benchmark", "quick_data")  # the quick benchmarks' data
+TEST_DATA = os.path.join(
+    REPO_ROOT, "recbole_meta", "benchmark", "synthetic", "quick_data"
+)  # the quick benchmarks' data
 
 
 def run_python(*args, input=None):

@@ -5,11 +5,11 @@ import os
 import subprocess
 
 from recbole_meta.benchmark import Run, Suite, recbole_run
+from recbole_meta.benchmark.defaults_backfill import stamp_defaults
 from recbole_meta.benchmark.recbole_run import yaml_defaults
 from recbole_meta.benchmark.records import read_records
 from recbole_meta.benchmark.report import render_report, summarize
 from recbole_meta.benchmark.runner import run_suite
-from recbole_meta.benchmark.stamp import stamp_defaults
 from recbole_meta.benchmark.suite import defaults_hash, resolved_defaults
 
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from recbole_meta.benchmark.synthetic import generate_synthetic
+from recbole_meta.benchmark.synthetic.planted_preferences import generate_synthetic
 
 
 def _digest(folder):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings, true_means
+from recbole_meta.benchmark.synthetic.planted_ratings import generate_planted_ratings, true_means
 from tests.cold_start_helpers import build
 
 

@@ -12,10 +12,10 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
-from recbole_meta.benchmark.synthetic import generate_synthetic
-from recbole_meta.benchmark.synthetic_ratings import generate_planted_ratings
-from recbole_meta.benchmark.synthetic_retrieval import generate_retrieval_corpus, write_low_data_copy
-from recbole_meta.benchmark.synthetic_transfer import generate_transfer_synthetic
+from recbole_meta.benchmark.synthetic.planted_preferences import generate_synthetic
+from recbole_meta.benchmark.synthetic.planted_ratings import generate_planted_ratings
+from recbole_meta.benchmark.synthetic.retrieval_corpus import generate_retrieval_corpus, write_low_data_copy
+from recbole_meta.benchmark.synthetic.transfer_domains import generate_transfer_synthetic
 
 FILES = {
     "syn/syn.inter": "b4073c5748480d1c",

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recbole_meta.benchmark.synthetic_retrieval import generate_retrieval_corpus, write_low_data_copy
+from recbole_meta.benchmark.synthetic.retrieval_corpus import generate_retrieval_corpus, write_low_data_copy
 from recbole_meta.model.layers.feature_correlation import mutual_information_matrix
 
 

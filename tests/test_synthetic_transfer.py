@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from recbole_meta.benchmark.synthetic_transfer import TARGET_DOMAIN, generate_transfer_synthetic
+from recbole_meta.benchmark.synthetic.transfer_domains import TARGET_DOMAIN, generate_transfer_synthetic
 
 SMALL = {
     "n_users": 1_500,

@@ -73,6 +73,16 @@ the run), trainable parameters, ``info``, environment (versions, CPU, threads, g
 
 Other tools for suites: :func:`compare_timing` (A/B interleaved timing, median ratio),
 :func:`generate_synthetic` (seeded synthetic atomic files), :class:`PeakMemory`.
+
+Layout
+------
+The modules of this folder are the harness: ``suite`` (what a suite is, its registry and hashes), ``runner``
+(running it into ``records``), ``report`` / ``effects`` / ``stats`` / ``plots`` (what a report shows),
+``headline`` / ``readme`` (the README's generated blocks), ``timing`` / ``memory`` (measuring), ``recbole_run``
+(a run of a RecBole or plugin model), ``defaults_backfill`` (``--stamp-defaults``) and ``cli``. The suites
+themselves are ``suites/``; the data they generate is ``synthetic/`` (one generator a module, and the
+``--quick`` dataset); the parts of particular suites are ``peterrec/`` and the remaining modules, each named
+after what it runs.
 """
 
 from recbole_meta.benchmark.memory import PeakMemory
@@ -111,7 +121,7 @@ def __getattr__(name):
 
         return compare_timing
     if name == "generate_synthetic":
-        from recbole_meta.benchmark.synthetic import generate_synthetic
+        from recbole_meta.benchmark.synthetic.planted_preferences import generate_synthetic
 
         return generate_synthetic
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -133,8 +133,8 @@ def main(argv=None):
 
         torch.set_num_threads(args.threads)
     if args.stamp_defaults:
+        from recbole_meta.benchmark.defaults_backfill import stamp_defaults
         from recbole_meta.benchmark.runner import results_path
-        from recbole_meta.benchmark.stamp import stamp_defaults
 
         stamped, left = stamp_defaults(suite, results_path(out_dir, suite.name))
         print(f"{suite.name}: yaml-defaults hash stamped into {stamped} record(s)")

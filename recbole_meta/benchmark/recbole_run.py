@@ -63,7 +63,7 @@ def yaml_defaults(config, read=None, model=None):
     Args:
         config (dict): the run's config (a ``model`` key unless ``model`` is given; ``dataset`` if known).
         read (callable): ``read(path relative to properties/) -> text or None``; by default the installed
-            files (another reader gives the files of an older commit, see ``records.stamp_defaults``).
+            files (another reader gives the files of an older commit, see ``defaults_backfill.stamp_defaults``).
         model (str): the model, for runs whose config does not name it.
     """
     import yaml

@@ -1,7 +1,7 @@
 """Trainer stages of the ``scale`` suite: one epoch and one evaluation of MeLU, SSLTwoTower and PeterRec pre-training.
 
 Each model gets three stages, registered with :func:`recbole_meta.benchmark.suites.scale.register_scale_stage` and
-run on the size's synthetic dataset (:mod:`recbole_meta.benchmark.synthetic`) through the plugin's own pipeline
+run on the size's synthetic dataset (:mod:`recbole_meta.benchmark.synthetic.planted_preferences`) through the plugin's own pipeline
 (``create_dataset``, ``data_preparation``, the registered model and trainer), so that what is timed is what a user
 runs:
 

@@ -23,7 +23,7 @@ SUITES_PACKAGE = "recbole_meta.benchmark.suites"
 
 # The small atomic dataset ``tiny`` (60 users, 40 items, user and item features) that --quick runs and the
 # tests use; it ships inside the package, so a quick run works from an installed wheel.
-QUICK_DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quick_data")
+QUICK_DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic", "quick_data")
 # The cold-start protocol that fits ``tiny`` (its users have 10-30 ratings on a 1-5 scale; the items released from
 # 1997 on are the new items), for the episodic models' quick runs and tests.
 TINY_EPISODES = {

@@ -1,6 +1,6 @@
 r"""Gradient check: can MeLU's local update recover a planted latent taste when its layers already hold the truth?
 
-On planted ratings without the feature interaction (:mod:`recbole_meta.benchmark.synthetic_ratings`,
+On planted ratings without the feature interaction (:mod:`recbole_meta.benchmark.synthetic.planted_ratings`,
 ``interaction_std: 0``) the mean rating is mu + b_i + b_u + z_u . h_i. A MeLU (Lee et al., KDD 2019, Eq. 1-3)
 with only ``item_id`` as a feature can represent it exactly: the item embedding is set to [h_i, mu + b_i], the
 first decision layer to ReLU([h_i, -h_i, mu + b_i, 1]), the second to the identity, and the output layer to

@@ -6,7 +6,7 @@ suite reads (:data:`SUITE_ONLY`: pre-training length, which synthetic data to ge
 
 import os
 
-from recbole_meta.benchmark.synthetic import generate_synthetic
+from recbole_meta.benchmark.synthetic.planted_preferences import generate_synthetic
 
 BACKBONE = {
     "embedding_size": 64,
@@ -72,7 +72,7 @@ def ensure_synthetic(config, data_path):
     if os.path.exists(os.path.join(data_path, config["dataset"], f"{config['dataset']}.inter")):
         return
     if "synthetic_transfer" in config:
-        from recbole_meta.benchmark.synthetic_transfer import generate_transfer_synthetic
+        from recbole_meta.benchmark.synthetic.transfer_domains import generate_transfer_synthetic
 
         generate_transfer_synthetic(data_path, name=config["dataset"], **config["synthetic_transfer"])
     else:

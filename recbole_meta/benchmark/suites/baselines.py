@@ -61,7 +61,7 @@ QUICK = {
 
 def _quick_dataset(out_dir):
     """A tiny synthetic dataset for --quick (generated once into ``<out_dir>/data``)."""
-    from recbole_meta.benchmark.synthetic import generate_synthetic
+    from recbole_meta.benchmark.synthetic.planted_preferences import generate_synthetic
 
     data_dir = os.path.join(out_dir, "data")
     synthetic = generate_synthetic(data_dir, 3_000, n_users=60, n_items=120, seed=0, name="quick_baselines")

@@ -1,6 +1,6 @@
 """``cold_start_adaptation``: what MeLU's local update recovers of a planted latent taste (a diagnosis).
 
-Planted ratings (:mod:`recbole_meta.benchmark.synthetic_ratings`) with the feature interaction switched off, so
+Planted ratings (:mod:`recbole_meta.benchmark.synthetic.planted_ratings`) with the feature interaction switched off, so
 that beyond the biases the only signal is the latent taste z_u . h_i that a user shows only through the
 support. MeLU-5 is meta-trained with its defaults (item id among the item features, at most ``epochs``
 epochs); then the *same trained model* is evaluated on the new users with the local update changed at test time
@@ -16,7 +16,7 @@ import time
 
 from recbole_meta.benchmark import Run, RunResult, Suite, register_suite
 from recbole_meta.benchmark.recbole_run import models_defaults
-from recbole_meta.benchmark.synthetic_ratings import FEATURE_SETTINGS, generate_planted_ratings
+from recbole_meta.benchmark.synthetic.planted_ratings import FEATURE_SETTINGS, generate_planted_ratings
 
 TEST_TIME = [(0, 0.01), (1, 0.01), (5, 0.01), (20, 0.01), (5, 0.05), (5, 0.1), (20, 0.05)]
 

@@ -34,7 +34,7 @@ from recbole_meta.benchmark.suites.cold_start import QUICK, SHARED
 KS = [1, 3, 5, 10]
 MODELS = {"MeLU-5": "MeLU", "UserItemBias": "UserItemBias"}
 # The harness's generator at a size that meta-trains in about a minute: user traits and item features shape the
-# planted factors, so a user's features predict their taste (see recbole_meta/benchmark/synthetic.py).
+# planted factors, so a user's features predict their taste (see recbole_meta/benchmark/synthetic/planted_preferences.py).
 SYNTHETIC = {
     "n_interactions": 60_000,
     "n_users": 1_500,
@@ -64,7 +64,7 @@ def _dataset_config(name, config, out_dir):
     synthetic = config.pop("synthetic", None)
     if synthetic is None:
         return config
-    from recbole_meta.benchmark.synthetic import generate_synthetic
+    from recbole_meta.benchmark.synthetic.planted_preferences import generate_synthetic
 
     data = generate_synthetic(os.path.join(out_dir, "data"), **synthetic)
     config.update(data.config_dict())

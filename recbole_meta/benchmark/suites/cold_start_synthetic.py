@@ -1,6 +1,6 @@
 """``cold_start_synthetic``: the cold-start models on planted ratings with a known noise floor.
 
-Data: :func:`recbole_meta.benchmark.synthetic_ratings.generate_planted_ratings`, one dataset per seed (the
+Data: :func:`recbole_meta.benchmark.synthetic.planted_ratings.generate_planted_ratings`, one dataset per seed (the
 seed also draws the split): r = mu + b_i + b_u + feature interaction + latent taste (seen only through the
 support) + Gaussian noise, continuous ratings. Split: the cold-start protocol (users with 13-100 ratings, 70/10/20,
 a random 20% of the items new, query 10). Rows: the Oracle (the true mean: the noise floor), the Posterior (the
@@ -43,7 +43,7 @@ from recbole_meta.benchmark import Suite, recbole_run, register_suite
 from recbole_meta.benchmark.effects import effects_table, gap_share_table
 from recbole_meta.benchmark.melu_curve import curve_run
 from recbole_meta.benchmark.suite import Run, config_hash
-from recbole_meta.benchmark.synthetic_ratings import (  # also registers PlantedOracle
+from recbole_meta.benchmark.synthetic.planted_ratings import (  # also registers PlantedOracle
     FEATURE_SETTINGS,
     generate_planted_ratings,
 )
@@ -333,7 +333,7 @@ def cold_start_synthetic(options):
     return Suite(
         name="cold_start_synthetic",
         description=(
-            "Planted ratings (recbole_meta/benchmark/synthetic_ratings.py), one dataset per seed: 20,000 users "
+            "Planted ratings (recbole_meta/benchmark/synthetic/planted_ratings.py), one dataset per seed: 20,000 users "
             "(gender/age/occupation) x 500 items (category, 1-3 tags; release year without signal), 13-100 "
             "ratings a user (1,000,000 in all), chosen by popularity only. r = 3.5 + b_i (std 0.4) + b_u (0.3) + "
             "user-feature x item-feature interaction (0.5) + latent taste z_u . h_i (0.5; z_u in no feature, "

@@ -36,7 +36,7 @@ def peterrec_synthetic(options):
     runs += [profile_baseline("BagOfItems-LR", "lr"), profile_baseline("Majority", "majority")]
     description = (
         "The same protocol on synthetic data where unlabelled behaviour is plentiful and labels scarce: the "
-        "harness's generator (`recbole_meta.benchmark.synthetic`, seed 0) with 6,000 users, 1,500 items and "
+        "harness's generator (`recbole_meta.benchmark.synthetic.planted_preferences`, seed 0) with 6,000 users, 1,500 items and "
         "300,000 interactions; users' gender, age and occupation are planted into which items they pick. The "
         "backbone is pre-trained on every user's sequence (at most 10 epochs); only 10% of the users are "
         "labelled for fine-tuning (10% validation, 80% test). Gender (2 classes) and age (7 groups)."

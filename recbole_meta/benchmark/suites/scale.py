@@ -1,6 +1,6 @@
 """``scale``: time and peak memory of data stages on synthetic data of growing size, and how they grow.
 
-Each run is one size of the synthetic generator (:mod:`recbole_meta.benchmark.synthetic`); each stage is an
+Each run is one size of the synthetic generator (:mod:`recbole_meta.benchmark.synthetic.planted_preferences`); each stage is an
 evaluation state of the report (one table per stage, a row per size): ``load`` builds RecBole's ``Dataset``
 from the atomic files (.inter with rating and timestamp, .user and .item with token and token_seq
 features), ``split`` runs RecBole's ``Dataset.build()`` (random 8/1/1 per user), ``cold_start_load`` builds the
@@ -137,7 +137,7 @@ def _recbole_config(synthetic, seed):
 
 def _synthetic(data_dir, size, seed, n_users=None, n_items=None):
     """The synthetic dataset of this size and seed (generated once; its files are reused on resume)."""
-    from recbole_meta.benchmark.synthetic import generate_synthetic
+    from recbole_meta.benchmark.synthetic.planted_preferences import generate_synthetic
 
     start = time.perf_counter()
     name = None if n_items is None else f"synthetic_{size}_u{n_users}_i{n_items}_s{seed}"

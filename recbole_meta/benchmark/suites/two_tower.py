@@ -244,7 +244,7 @@ def _speed(ctx):
     clock = {"cpu": time.process_time, "wall": time.perf_counter}[config.pop("timing_clock", "wall")]
     corpus_sizes = config.pop("synthetic_corpus", None)
     if corpus_sizes:  # the long-tail corpus of the two_tower_synthetic suite (generated once, then reused)
-        from recbole_meta.benchmark.synthetic_retrieval import generate_retrieval_corpus
+        from recbole_meta.benchmark.synthetic.retrieval_corpus import generate_retrieval_corpus
 
         corpus = generate_retrieval_corpus(
             os.path.join(ctx.out_dir, "data", "two_tower_speed"), seed=ctx.seed, **corpus_sizes

@@ -1,6 +1,6 @@
 """SSLTwoTower on a synthetic long-tail corpus where the paper's claim can be tested (Yao et al., CIKM 2021).
 
-* ``two_tower_synthetic`` -- the corpus of :mod:`recbole_meta.benchmark.synthetic_retrieval` (Zipf popularity
+* ``two_tower_synthetic`` -- the corpus of :mod:`recbole_meta.benchmark.synthetic.retrieval_corpus` (Zipf popularity
   over 50k items independent of the features; affinity carried by brand, category and the multi-valued tags;
   correlated feature groups), its fixed per-user 80/10/10 split, full-sort ranking of all items. TwoTower (no SSL) against SSL
   with RFM and with CFM, on the full training set and on 10% of each user's training interactions (same valid
@@ -75,7 +75,10 @@ COLD_MODELS = [
 
 def _prepare(seed, config, quick, out_dir):
     """The seed's corpus (generated once, reused when its files exist) and its 10%-training copy."""
-    from recbole_meta.benchmark.synthetic_retrieval import generate_retrieval_corpus, write_low_data_copy
+    from recbole_meta.benchmark.synthetic.retrieval_corpus import (
+        generate_retrieval_corpus,
+        write_low_data_copy,
+    )
 
     sizes = dict(config["corpus"])
     data_path = os.path.join(out_dir, "data", "two_tower_synthetic")
@@ -210,7 +213,7 @@ def two_tower_synthetic(options):
     return Suite(
         name="two_tower_synthetic",
         description=(
-            "Synthetic long-tail corpus (recbole_meta/benchmark/synthetic_retrieval.py, one corpus per seed): "
+            "Synthetic long-tail corpus (recbole_meta/benchmark/synthetic/retrieval_corpus.py, one corpus per seed): "
             f"{CORPUS['n_users']} users, {CORPUS['n_items']} items with Zipf popularity (exponent 1) independent "
             "of their features, item fields category / brand (nested) / tags (multi-valued) / price / year, "
             "user field segment; users pick liked brands' items (logit bonus 8), liked categories' (bonus 3) and "

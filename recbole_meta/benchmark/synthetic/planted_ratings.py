@@ -19,10 +19,10 @@ Each term is rescaled on the generated (user, item) pairs to the standard deviat
 ``noise * sqrt(2 / pi)`` and RMSE ``noise``: the noise floor is exact. Which items a user rates does not depend
 on the rating (popularity only), so the observed ratings are an unbiased sample of the planted model.
 
-The files are RecBole atomic files written by the helpers of :mod:`recbole_meta.benchmark.synthetic` (the same
-feature columns as its generator); the truth is saved next to them (``<name>.truth.npz``) and read by the
-models of :mod:`recbole_meta.benchmark.planted_models` (the Oracle: the noise floor; the Posterior: the attainable
-ceiling), which importing this module registers.
+The files are RecBole atomic files written by the helpers of :mod:`.planted_preferences` (the same feature
+columns as its generator); the truth is saved next to them (``<name>.truth.npz``) and read by the models of
+:mod:`.planted_truth_models` (the Oracle: the noise floor; the Posterior: the attainable ceiling), which importing
+this module registers.
 """
 
 import math
@@ -31,18 +31,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recbole_meta.benchmark import planted_models  # noqa: F401  (registers the models that read the truth)
-from recbole_meta.benchmark.synthetic import (
+# registers the models that read the truth
+from recbole_meta.benchmark.synthetic import planted_truth_models  # noqa: F401
+from recbole_meta.benchmark.synthetic.atomic_files import dataset_folder, generator_options
+from recbole_meta.benchmark.synthetic.planted_preferences import (
     AGES,
     Profiles,
-    _activity,
-    _pick_items,
+    draw_activity,
     draw_item_tags,
     draw_user_traits,
+    pick_items,
     profile_config,
     write_profile_files,
 )
-from recbole_meta.benchmark.synthetic_files import dataset_folder, generator_options
 
 TRUTH_SUFFIX = ".truth.npz"
 
@@ -149,11 +150,11 @@ def generate_planted_ratings(out_dir, n_users, n_items, seed=0, name=None, **opt
     item_bias = rng.normal(0, 1, opt.n_categories)[category] + rng.normal(0, 1, n_items)
     user_bias = rng.normal(0, 1, n_users)
 
-    counts = _activity(
+    counts = draw_activity(
         rng, n_users, n_users * opt.ratings_per_user, opt.min_user_ratings, opt.max_user_ratings, sigma=0.6
     )
     weights = np.arange(1, n_items + 1, dtype=float)[rng.permutation(n_items)] ** -opt.popularity_exponent
-    users, items = _pick_items(
+    users, items = pick_items(
         rng, counts, np.zeros((n_users, 1)), np.zeros((n_items, 1)), np.log(weights), strength=0.0
     )
 

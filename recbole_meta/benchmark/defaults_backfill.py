@@ -2,10 +2,10 @@
 
 A record's ``config_hash`` covers the config a suite states, not the yaml defaults the run read; since
 ``Run.defaults`` exists, a record also carries them (``defaults``, ``defaults_hash``) and a changed default
-makes the run run again. Older records lack them, so they are kept unchecked. :func:`stamp_defaults` checks them: for each such record
-it reads the plugin's yaml files as they were at the commit the record's environment names
-(``git show <commit>:properties/...``), computes the hash the run would have recorded, and writes it into the
-record (with ``defaults_from_commit``). A record whose commit this repository does not hold stays as it is
+makes the run run again. Older records lack them, so they are kept unchecked. :func:`stamp_defaults` (the
+``--stamp-defaults`` option) checks them: for each such record it reads the plugin's yaml files as they were at
+the commit the record's environment names (``git show <commit>:properties/...``), computes the hash the run would
+have recorded, and writes it into the record (with ``defaults_from_commit``). A record whose commit this repository does not hold stays as it is
 and is listed. Uncommitted edits present when the record was measured cannot be seen.
 """
 

@@ -14,7 +14,7 @@ exactly that structure, with known truth:
   :math:`\mathbf{q}_i \sim \mathcal N(0, I / r)` and power-law popularity :math:`w_i`. Every user picks
   :math:`n_u` distinct source items (log-normal activity, at least ``min_source``) with probability proportional
   to :math:`w_i \exp(s_{pref} \sqrt r\, \mathbf{p}_u \cdot \mathbf{q}_i)` (Gumbel top-k, the helper of
-  :mod:`recbole_meta.benchmark.synthetic`), in random time order;
+  :mod:`recbole_meta.benchmark.synthetic.planted_preferences`), in random time order;
 * **target domain** (``release_year`` 2000): ``n_target_items`` items drawn the same way, picked by the same
   :math:`\mathbf{p}_u` but only by ``n_target_users`` users, 1 to ``max_target`` items each, after all their source
   items: the target domain's preferences depend on the same traits, so a representation of the source behaviour
@@ -33,13 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recbole_meta.benchmark.synthetic import AGES, GENDERS, _activity, _pick_items
-from recbole_meta.benchmark.synthetic_files import (
+from recbole_meta.benchmark.synthetic.atomic_files import (
     GeneratedFiles,
     dataset_folder,
     generator_options,
     write_atomic_file,
 )
+from recbole_meta.benchmark.synthetic.planted_preferences import AGES, GENDERS, draw_activity, pick_items
 
 SOURCE_YEAR, TARGET_YEAR = 1990, 2000
 TARGET_DOMAIN = {"field": "release_year", "min": 1995}
@@ -135,15 +135,15 @@ def generate_transfer_synthetic(out_dir, name, seed=0, **options):
         weight[lo:hi] = (rng.permutation(hi - lo) + 1.0) ** -opt.popularity_exponent
     strength = opt.preference_strength * math.sqrt(opt.rank)
 
-    counts = _activity(
+    counts = draw_activity(
         rng, n_users, opt.mean_source * n_users, opt.min_source, n_source_items // 2, opt.activity_sigma
     )
-    src_users, src_items = _pick_items(
+    src_users, src_items = pick_items(
         rng, counts, user_factors, item_factors[:n_source_items], np.log(weight[:n_source_items]), strength
     )
     target_users = np.sort(rng.choice(n_users, size=opt.n_target_users, replace=False))
     target_counts = rng.integers(1, opt.max_target + 1, size=opt.n_target_users)
-    tgt_rows, tgt_items = _pick_items(
+    tgt_rows, tgt_items = pick_items(
         rng,
         target_counts,
         user_factors[target_users],

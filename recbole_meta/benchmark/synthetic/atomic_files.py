@@ -1,8 +1,7 @@
 """Where and how the synthetic generators write their datasets: RecBole atomic files in ``data_path/name/``.
 
-Every generator (:mod:`~recbole_meta.benchmark.synthetic`, :mod:`~recbole_meta.benchmark.synthetic_ratings`,
-:mod:`~recbole_meta.benchmark.synthetic_retrieval`, :mod:`~recbole_meta.benchmark.synthetic_transfer`) returns a
-subclass of :class:`GeneratedFiles` and writes each file with :func:`write_atomic_file`, so the same seed and
+Every generator of this package (:mod:`.planted_preferences`, :mod:`.planted_ratings`, :mod:`.retrieval_corpus`,
+:mod:`.transfer_domains`) returns a subclass of :class:`GeneratedFiles` and writes each file with :func:`write_atomic_file`, so the same seed and
 arguments give the same bytes whichever generator wrote them. Each generator keeps its knobs, with their defaults
 and meaning, in one table ``OPTIONS``; :func:`generator_options` reads a call's options against it.
 """

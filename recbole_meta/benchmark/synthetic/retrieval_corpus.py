@@ -42,13 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from recbole_meta.benchmark.synthetic import _activity
-from recbole_meta.benchmark.synthetic_files import (
+from recbole_meta.benchmark.synthetic.atomic_files import (
     GeneratedFiles,
     dataset_folder,
     generator_options,
     write_atomic_file,
 )
+from recbole_meta.benchmark.synthetic.planted_preferences import draw_activity
 
 SPLITS = ("train", "valid", "test")
 
@@ -242,7 +242,9 @@ def generate_retrieval_corpus(out_dir, seed=0, name=None, **options):
     likes = PlantedLikes(user_categories, user_brands, user_tags)
     corpus = RetrievalCorpus(name, os.path.abspath(out_dir), opt, catalogue, likes, n_interactions={})
     cap = max(opt.min_user_interactions, n_items // 20, 3 * opt.n_interactions // n_users)
-    counts = _activity(rng, n_users, opt.n_interactions, opt.min_user_interactions, cap, opt.activity_sigma)
+    counts = draw_activity(
+        rng, n_users, opt.n_interactions, opt.min_user_interactions, cap, opt.activity_sigma
+    )
     users, items = _pick(rng, counts, corpus)
 
     # per-user random 80/10/10 split (at least one valid and one test item per user)

@@ -1,4 +1,7 @@
-"""Regenerate quick_data/tiny, the dataset of --quick benchmark runs and of the tests (seeded; the files are committed so tests never depend on this script).
+"""Regenerate quick_data/tiny, the dataset of --quick benchmark runs and of the tests.
+
+Seeded; the files are committed (and ship in the package), so neither the tests nor a quick run depend on this
+script.
 
 60 users, 40 items, 10-25 ratings per user from a planted model: users of gender F rate genre-0 items higher.
 """

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recbole_meta.benchmark.synthetic_files import (
+from recbole_meta.benchmark.synthetic.atomic_files import (
     GeneratedFiles,
     dataset_folder,
     generator_options,
@@ -137,7 +137,7 @@ def default_sizes(n_interactions):
     return max(20, math.ceil(4 * root)), max(20, math.ceil(8 * root))
 
 
-def _activity(rng, n_users, n_interactions, minimum, cap, sigma):
+def draw_activity(rng, n_users, n_interactions, minimum, cap, sigma):
     """Interactions per user: ``minimum`` each plus a log-normal share of the rest, none above ``cap``."""
     weights = rng.lognormal(0.0, sigma, n_users)
     counts = np.full(n_users, minimum, dtype=np.int64)
@@ -152,7 +152,7 @@ def _activity(rng, n_users, n_interactions, minimum, cap, sigma):
     return counts
 
 
-def _pick_items(rng, counts, logits_user, logits_item, item_log_weight, strength, chunk_elements=2_000_000):
+def pick_items(rng, counts, logits_user, logits_item, item_log_weight, strength, chunk_elements=2_000_000):
     """For each user, ``counts[u]`` distinct items by Gumbel top-k over ``log w_i + strength * p_u . q_i``."""
     n_users, n_items = len(counts), len(item_log_weight)
     rows = max(1, chunk_elements // n_items)
@@ -254,8 +254,8 @@ def generate_synthetic(out_dir, n_interactions, n_users=None, n_items=None, seed
     # popularity power law over a random ranking; activity; picks
     popularity_rank = rng.permutation(n_items) + 1
     item_weight = popularity_rank.astype(float) ** -opt.popularity_exponent
-    counts = _activity(rng, n_users, n_interactions, opt.min_user_interactions, cap, opt.activity_sigma)
-    users, items = _pick_items(
+    counts = draw_activity(rng, n_users, n_interactions, opt.min_user_interactions, cap, opt.activity_sigma)
+    users, items = pick_items(
         rng, counts, user_factors, item_factors, np.log(item_weight), opt.preference_strength
     )
 

@@ -1,4 +1,4 @@
-"""The models that read the planted truth of :mod:`recbole_meta.benchmark.synthetic_ratings`: reference rows.
+"""The models that read the planted truth of :mod:`recbole_meta.benchmark.synthetic.planted_ratings`: reference rows.
 
 * :class:`PlantedOracle` predicts the true mean of every rating: the noise floor.
 * :class:`PlantedPosterior` predicts what the generator's truth and the task's support allow at best: the
