@@ -7,7 +7,7 @@ import pytest
 import torch
 from recbole.data.interaction import Interaction
 
-from recbole_meta.benchmark.cold_start_recbole import (
+from recbole_meta.benchmark.cold_start.builtin_models import (
     cold_start_split,
     evaluate_states,
     query_predictions,

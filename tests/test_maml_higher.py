@@ -11,7 +11,7 @@ pytest.importorskip("higher")
 
 
 def test_higher_and_the_vectorised_engine_give_the_same_meta_gradient():
-    from recbole_meta.benchmark.maml_higher import higher_meta_backward
+    from recbole_meta.benchmark.cold_start.maml_higher import higher_meta_backward
 
     dataset, (train, _, _), model, _ = build("MeLU", "tiny", meta_batch_size=8)
     model.double()

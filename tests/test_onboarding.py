@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recbole_meta.benchmark.onboarding import (
+from recbole_meta.benchmark.cold_start.onboarding import (
     CHOOSERS,
     candidate_order,
     eligible_users,

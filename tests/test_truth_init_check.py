@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from recbole_meta.benchmark.cold_start.truth_init_check import truth_config, truth_initialised_melu
 from recbole_meta.benchmark.synthetic.planted_ratings import generate_planted_ratings, true_means
-from recbole_meta.benchmark.truth_init_check import truth_config, truth_initialised_melu
 from recbole_meta.trainer.maml import MAML
 from tests.cold_start_helpers import build
 

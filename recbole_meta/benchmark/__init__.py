@@ -81,8 +81,8 @@ The modules of this folder are the harness: ``suite`` (what a suite is, its regi
 ``headline`` / ``readme`` (the README's generated blocks), ``timing`` / ``memory`` (measuring), ``recbole_run``
 (a run of a RecBole or plugin model), ``defaults_backfill`` (``--stamp-defaults``) and ``cli``. The suites
 themselves are ``suites/``; the data they generate is ``synthetic/`` (one generator a module, and the
-``--quick`` dataset); the parts of particular suites are ``peterrec/`` and the remaining modules, each named
-after what it runs.
+``--quick`` dataset); the parts of particular suites that are more than a table of runs are ``cold_start/``,
+``peterrec/`` and ``scale_trainers`` (the ``scale`` suite's trainer stages).
 """
 
 from recbole_meta.benchmark.memory import PeakMemory

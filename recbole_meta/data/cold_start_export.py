@@ -11,7 +11,7 @@ from three atomic files named by ``benchmark_filename`` (``<name>.train.inter``,
   every evaluated state and of the validation users (each support row once);
 * ``valid``: the validation users' query ratings (RecBole's early stopping ranks them);
 * ``test``: the query ratings of every evaluated state. RecBole never trains on this part; the bridge
-  (:mod:`recbole_meta.benchmark.cold_start_recbole`) scores the split's tasks itself.
+  (:mod:`recbole_meta.benchmark.cold_start.builtin_models`) scores the split's tasks itself.
 
 The ``.user`` and ``.item`` files are copied unchanged, so tokens and features are those the meta models see.
 A row that is both a support (or training) row and a query row would be a leak: it raises instead.

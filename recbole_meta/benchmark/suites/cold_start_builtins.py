@@ -6,7 +6,7 @@ the same users, items, supports and queries for every seed. Rows:
 * ``UserItemBias`` and ``MeLU-5``, run as in ``cold_start`` with the full-catalogue ranking switched on;
 * RecBole's ``Pop``, ``BPR``, ``NeuMF``, ``LightGCN``, ``FM`` and ``DeepFM`` (FM and DeepFM with the user and
   item features MeLU embeds), trained by RecBole's trainer on the training interactions plus every test
-  user's support set and scored by :mod:`recbole_meta.benchmark.cold_start_recbole` on the same tasks.
+  user's support set and scored by :mod:`recbole_meta.benchmark.cold_start.builtin_models` on the same tasks.
 
 Why a suite of its own rather than rows of ``cold_start``: the full-catalogue metrics need
 ``full_ranking_topk`` on for the episodic rows too, and adding it to ``cold_start``'s shared config would change
@@ -20,7 +20,7 @@ Run each seed separately on a busy 2-core machine::
 """
 
 from recbole_meta.benchmark import Suite, recbole_run, register_suite
-from recbole_meta.benchmark.cold_start_recbole import builtin_run
+from recbole_meta.benchmark.cold_start.builtin_models import builtin_run
 from recbole_meta.benchmark.plots import plot_suite
 from recbole_meta.benchmark.suites.cold_start import QUICK, SHARED
 

@@ -2,7 +2,7 @@
 
 Per seed and dataset, MeLU-5 is meta-trained once (``cold_start``'s configuration, early stopping on the
 validation users) and the bias model estimated on the same split; then every new user of ``user_cold`` rates the
-k items a chooser picks among the items they rated outside the query (:mod:`recbole_meta.benchmark.onboarding`),
+k items a chooser picks among the items they rated outside the query (:mod:`recbole_meta.benchmark.cold_start.onboarding`),
 each model adapts on those k ratings, and the MAE of the same 10 query ratings is reported for k = 1, 3, 5, 10.
 Choosers: MeLU's evidence score, popularity, log-popularity x entropy, random. Datasets: ml-100k (the
 ``cold_start`` split) and a synthetic dataset of the harness's generator (features carry the signal there).
@@ -21,7 +21,7 @@ from functools import partial
 import numpy as np
 
 from recbole_meta.benchmark import Run, RunResult, Suite, register_suite
-from recbole_meta.benchmark.onboarding import (
+from recbole_meta.benchmark.cold_start.onboarding import (
     CHOOSERS,
     eligible_users,
     item_priorities,

@@ -25,7 +25,7 @@ batched products (:meth:`~recbole_meta.model.meta_recommender.MetaRecommender.en
 * ``bucketing_speedup``: length-bucketed batches against the same tasks in meta-batches of a random order.
 
 Row ``MeLU-5-higher``: ``higher_speedup``, the same meta-step written with the ``higher`` library (per-task
-``innerloop_ctx``, :mod:`recbole_meta.benchmark.maml_higher`) against the vectorised engine, on the same
+``innerloop_ctx``, :mod:`recbole_meta.benchmark.cold_start.maml_higher`) against the vectorised engine, on the same
 meta-batches; the record also holds the largest difference between their meta-gradients on the first
 meta-batch. ``higher`` is the optional ``bench`` extra; without it the row is left out with one warning line.
 
@@ -39,7 +39,7 @@ import time
 from logging import getLogger
 
 from recbole_meta.benchmark import Run, RunResult, Suite, compare_timing, register_suite
-from recbole_meta.benchmark.maml_higher import HIGHER_MISSING, higher_available
+from recbole_meta.benchmark.cold_start.maml_higher import HIGHER_MISSING, higher_available
 from recbole_meta.benchmark.suites.cold_start import QUICK, SHARED
 
 # The process's CPU time: every timed function runs in this one thread, and on a machine shared with other
@@ -183,7 +183,7 @@ def _higher_speed(ctx):
         raise RuntimeError(f"cold_start_speed: {HIGHER_MISSING}")
     import torch
 
-    from recbole_meta.benchmark.maml_higher import higher_meta_backward
+    from recbole_meta.benchmark.cold_start.maml_higher import higher_meta_backward
 
     load_before = _load()
     run_config, model, batches, _ = _build(ctx)

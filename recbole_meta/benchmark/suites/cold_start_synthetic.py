@@ -8,7 +8,7 @@ attainable ceiling: the generator's truth except the user's own b_u and z_u, whi
 their exact posterior mean), the mean baselines, UserItemBias, MF fold-in, MeLU-5 / MeLU-1 / MAML-all /
 NoMeta-finetune (item id among the item features: the bias and MF models know item identity, so MeLU gets it too),
 MeLU-5 with Meta-SGD's learned local rates, MatchingNet and ProtoRec; a gradient check
-(:mod:`~recbole_meta.benchmark.truth_init_check`). The report adds each model's share of the UserItemBias-to-Oracle
+(:mod:`~recbole_meta.benchmark.cold_start.truth_init_check`). The report adds each model's share of the UserItemBias-to-Oracle
 and UserItemBias-to-Posterior MAE gaps, paired by seed, and the paired effect of each MeLU change.
 
 Size: 20,000 users x 500 items, 1,000,000 ratings a seed (the issue behind this suite asks for >= 20k users and
@@ -16,7 +16,7 @@ Size: 20,000 users x 500 items, 1,000,000 ratings a seed (the issue behind this 
 at this size took 282 s of one core (seed 0; 527 s of wall time on the shared 2-core machine under a load of
 about 6): its 14,000 training users give ten times the training tasks an epoch of the 2,000-user size this suite had
 before. At most 10 epochs a model (early stopping on validation MAE). MeLU-5-MetaSGD records its learning curve and
-re-chooses its local steps on the validation users after training (:mod:`~recbole_meta.benchmark.melu_curve`).
+re-chooses its local steps on the validation users after training (:mod:`~recbole_meta.benchmark.cold_start.melu_curve`).
 
 Rows of the 2,000-user version not rerun at this size (their records stay in the results file under that
 configuration): MeLU-5-no-item-id (it tied MeLU-5 there; the item id stays in, as the bias and MF rows know item
@@ -40,14 +40,14 @@ import re
 import numpy as np
 
 from recbole_meta.benchmark import Suite, recbole_run, register_suite
+from recbole_meta.benchmark.cold_start.melu_curve import curve_run
+from recbole_meta.benchmark.cold_start.truth_init_check import adaptation_check
 from recbole_meta.benchmark.effects import effects_table, gap_share_table
-from recbole_meta.benchmark.melu_curve import curve_run
 from recbole_meta.benchmark.suite import Run, config_hash
 from recbole_meta.benchmark.synthetic.planted_ratings import (  # also registers PlantedOracle
     FEATURE_SETTINGS,
     generate_planted_ratings,
 )
-from recbole_meta.benchmark.truth_init_check import adaptation_check
 
 SIZE = {"n_users": 20000, "n_items": 500, "ratings_per_user": 50}
 QUICK_SIZE = {"n_users": 150, "n_items": 60, "ratings_per_user": 20, "max_user_ratings": 40}
@@ -83,7 +83,7 @@ MODELS = [
     ("ProtoRec", "ProtoRec", {}),
 ]
 # With the learning curve recorded and the local steps re-chosen on the validation users
-# (recbole_meta/benchmark/melu_curve.py); early stopping on validation MAE as everywhere.
+# (recbole_meta/benchmark/cold_start/melu_curve.py); early stopping on validation MAE as everywhere.
 CURVE_RUNS = [
     # Meta-SGD (Li et al. 2017): a learned local rate per adapted parameter entry, initialised at local_lr
     ("MeLU-5-MetaSGD", "MeLU", {"local_lr_learned": True}),
@@ -273,7 +273,7 @@ def _curve_tables(summary):
 
 
 def _truth_check_table(summary):
-    """Markdown: the gradient check (recbole_meta/benchmark/truth_init_check.py), mean ± std over seeds."""
+    """Markdown: the gradient check (recbole_meta/benchmark/cold_start/truth_init_check.py), mean ± std over seeds."""
     infos = _info(summary, TRUTH_CHECK)
     if not infos:
         return ""
