@@ -1,9 +1,9 @@
 """Report sections that read a suite's results as paired effects: what one change does, seed by seed.
 
-* :func:`effects_table` -- for each (change, row, reference) the per-seed difference ``row - reference`` of a
-  metric on the test tasks, its relative size, the paired tests, and the same difference on the *validation*
-  users (the data a default may be chosen on), so that a table says both what a change does on test and
-  whether validation would have picked it.
+* :func:`effects_table` -- for each :class:`Effect` (change, row, reference; :func:`against` lists those of one
+  reference) the per-seed difference ``row - reference`` of a metric on the test tasks, its relative size, the
+  paired tests, and the same difference on the *validation* users (the data a default may be chosen on), so
+  that a table says both what a change does on test and whether validation would have picked it.
 * :func:`gap_share_table` -- each row's share of the gap between a weak and a strong reference closed, per
   seed: ``(weak - row) / (weak - strong)`` for a smaller-is-better metric (1 = as good as the strong one,
   0 = no better than the weak one, negative = worse), with the paired test of the row against the weak one.
@@ -13,8 +13,22 @@ Both read :class:`recbole_meta.benchmark.report.SuiteSummary`; validation values
 """
 
 import math
+from typing import NamedTuple
 
 from recbole_meta.benchmark.stats import mean_std, paired_comparison
+
+
+class Effect(NamedTuple):
+    """One row of :func:`effects_table`: what ``change`` does, read as ``row - reference`` paired by seed."""
+
+    change: str
+    row: str
+    reference: str
+
+
+def against(reference, changes):
+    """The :class:`Effect` of each ``{change: row}`` against the same ``reference`` run, in order."""
+    return [Effect(change, row, reference) for change, row in changes.items()]
 
 
 def _p(value):
@@ -43,7 +57,7 @@ def effects_table(summary, effects, state, metric="mae"):
 
     Args:
         summary (SuiteSummary)
-        effects (list of (str, str, str)): (what changes, run with the change, reference run).
+        effects (list of Effect): (what changes, run with the change, reference run).
         state (str): evaluation state of the test metric.
         metric (str): metric name (its direction from the suite).
 

@@ -24,7 +24,7 @@ Run each seed separately on a busy 2-core machine (each invocation stays under a
 """
 
 from recbole_meta.benchmark import Suite, recbole_run, register_suite
-from recbole_meta.benchmark.effects import effects_table, gap_share_table
+from recbole_meta.benchmark.effects import Effect, against, effects_table, gap_share_table
 from recbole_meta.benchmark.suite import QUICK_DATA_PATH, TINY_EPISODES
 
 _TINY = QUICK_DATA_PATH
@@ -86,32 +86,50 @@ STATE_RUNS = [
 ]
 
 
-# What each protocol change and lever does, paired by seed: (change, row with it, reference row). The old
-# default episode protocol is the query-first row (the leave-one-out bias only matters to the residual model).
+# What each protocol change and lever does, paired by seed: the row with the change against its reference. The
+# old default episode protocol is the query-first row (the leave-one-out bias only matters to the residual model).
 EFFECTS = [
-    ("support-first training episodes (the default) instead of query-first", "MeLU-5", "MeLU-5-query-first"),
-    ("leave-one-out item bias in training (residual model)", "MeLU-5-residual", "MeLU-5-residual-no-loo"),
-    ("warm queries held out from half of the existing users only", "MeLU-5-warm-holdout-0.5", "MeLU-5"),
-    ("episodes drawn once instead of every epoch", "MeLU-5-fixed-episodes", "MeLU-5"),
-    ("heavy users as meta-training users", "MeLU-5-heavy-users", "MeLU-5"),
-    ("heavy users as training users (bias model)", "UserItemBias-heavy-users", "UserItemBias"),
-    ("residual over the bias model", "MeLU-5-residual", "MeLU-5"),
-    ("the residual model against the bias model itself", "MeLU-5-residual", "UserItemBias"),
-    (
-        "the residual model against the earlier default (query-first MeLU-5)",
-        "MeLU-5-residual",
+    *against(
         "MeLU-5-query-first",
+        {
+            "support-first training episodes (the default) instead of query-first": "MeLU-5",
+            "the residual model against the earlier default (query-first MeLU-5)": "MeLU-5-residual",
+        },
     ),
-    ("residual over the bias model, heavy-user pool", "MeLU-5-residual-heavy-users", "MeLU-5-heavy-users"),
-    ("item id as a feature, heavy-user pool", "MeLU-5-item-id-heavy-users", "MeLU-5-heavy-users"),
-    ("item id as a feature", "MeLU-5-item-id", "MeLU-5"),
-    ("one local step", "MeLU-1", "MeLU-5"),
-    ("every parameter adapted (plain MAML)", "MAML-all", "MeLU-5"),
-    ("no meta-training (fine-tuned at test time)", "NoMeta-finetune", "MeLU-5"),
+    *against(
+        "MeLU-5-residual-no-loo", {"leave-one-out item bias in training (residual model)": "MeLU-5-residual"}
+    ),
+    *against(
+        "MeLU-5",
+        {
+            "warm queries held out from half of the existing users only": "MeLU-5-warm-holdout-0.5",
+            "episodes drawn once instead of every epoch": "MeLU-5-fixed-episodes",
+            "heavy users as meta-training users": "MeLU-5-heavy-users",
+            "residual over the bias model": "MeLU-5-residual",
+            "item id as a feature": "MeLU-5-item-id",
+            "one local step": "MeLU-1",
+            "every parameter adapted (plain MAML)": "MAML-all",
+            "no meta-training (fine-tuned at test time)": "NoMeta-finetune",
+        },
+    ),
+    *against(
+        "UserItemBias",
+        {
+            "heavy users as training users (bias model)": "UserItemBias-heavy-users",
+            "the residual model against the bias model itself": "MeLU-5-residual",
+        },
+    ),
+    *against(
+        "MeLU-5-heavy-users",
+        {
+            "residual over the bias model, heavy-user pool": "MeLU-5-residual-heavy-users",
+            "item id as a feature, heavy-user pool": "MeLU-5-item-id-heavy-users",
+        },
+    ),
 ]
 STATE_EFFECTS = [
-    ("item-state supports from the state's own items (MeLU's code)", "MeLU-5-state-protocol", "MeLU-5"),
-    ("the same for the bias model", "UserItemBias-state-protocol", "UserItemBias"),
+    Effect("item-state supports from the state's own items (MeLU's code)", "MeLU-5-state-protocol", "MeLU-5"),
+    Effect("the same for the bias model", "UserItemBias-state-protocol", "UserItemBias"),
 ]
 
 

@@ -42,7 +42,7 @@ import numpy as np
 from recbole_meta.benchmark import Suite, recbole_run, register_suite
 from recbole_meta.benchmark.cold_start.melu_curve import curve_run
 from recbole_meta.benchmark.cold_start.truth_init_check import adaptation_check
-from recbole_meta.benchmark.effects import effects_table, gap_share_table
+from recbole_meta.benchmark.effects import against, effects_table, gap_share_table
 from recbole_meta.benchmark.suite import Run, config_hash
 from recbole_meta.benchmark.synthetic.planted_ratings import (  # also registers PlantedOracle
     FEATURE_SETTINGS,
@@ -190,11 +190,16 @@ MAIN_ROWS = (
     [ORACLE, CEILING] + BASELINES + [name for name, _, _ in MODELS] + [name for name, _, _ in CURVE_RUNS]
 )
 ABLATIONS = [
-    ("Meta-SGD local rates", "MeLU-5-MetaSGD", "MeLU-5"),
-    ("5 local steps instead of 1", "MeLU-5", "MeLU-1"),
-    ("every parameter adapted (MAML-all)", "MAML-all", "MeLU-5"),
-    ("no meta-learning (fine-tuned at test)", "NoMeta-finetune", "MeLU-5"),
-    ("MF fold-in (ridge on the support) instead of MeLU-5", "MFFoldIn", "MeLU-5"),
+    *against("MeLU-1", {"5 local steps instead of 1": "MeLU-5"}),
+    *against(
+        "MeLU-5",
+        {
+            "Meta-SGD local rates": "MeLU-5-MetaSGD",
+            "every parameter adapted (MAML-all)": "MAML-all",
+            "no meta-learning (fine-tuned at test)": "NoMeta-finetune",
+            "MF fold-in (ridge on the support) instead of MeLU-5": "MFFoldIn",
+        },
+    ),
 ]
 
 

@@ -86,6 +86,12 @@ def _prepare(seed, config, quick, out_dir):
     return {"full": corpus, "low": write_low_data_copy(corpus, LOW_FRACTION, seed=seed)}
 
 
+def _corpus_suite(**fields):
+    """A :class:`Suite` whose runs share the seed's generated corpus (:func:`_prepare`): three seeds and the small
+    corpus of ``QUICK`` in quick mode, unless ``fields`` say otherwise."""
+    return Suite(**{"seeds": (0, 1, 2), "quick_config": QUICK, "prepare": _prepare, **fields})
+
+
 def _two_tower(setting):
     """A RecBole run of SSLTwoTower on the seed's corpus (``setting``: ``full`` or ``low``)."""
 
@@ -210,7 +216,7 @@ def _runs():
 
 @register_suite("two_tower_synthetic")
 def two_tower_synthetic(options):
-    return Suite(
+    return _corpus_suite(
         name="two_tower_synthetic",
         description=(
             "Synthetic long-tail corpus (recbole_meta/benchmark/synthetic/retrieval_corpus.py, one corpus per seed): "
@@ -232,9 +238,6 @@ def two_tower_synthetic(options):
             "validation epoch tested."
         ),
         config=SHARED,
-        quick_config=QUICK,
-        seeds=(0, 1, 2),
-        prepare=_prepare,
         runs=_runs(),
         # the headline: the paper's low-data regime (the report pairs every SSL run with its TwoTower)
         compare="SSL-RFM-10pct",
@@ -275,7 +278,7 @@ def _validation_only(setting):
 
 @register_suite("two_tower_synthetic_tuning")
 def two_tower_synthetic_tuning(options):
-    return Suite(
+    return _corpus_suite(
         name="two_tower_synthetic_tuning",
         description=(
             "How the SSL hyperparameters of two_tower_synthetic were chosen: validation split only (the test "
@@ -293,9 +296,7 @@ def two_tower_synthetic_tuning(options):
             "validation, overall and on the tail."
         ),
         config=SHARED,
-        quick_config=QUICK,
         seeds=(0,),
-        prepare=_prepare,
         runs=[Run("TwoTower-10pct", _validation_only("low"), config={**LOW, **MODELS[0][1]})]
         + [
             Run(
@@ -327,7 +328,7 @@ def two_tower_synthetic_tuning(options):
 @register_suite("two_tower_synthetic_cold")
 def two_tower_synthetic_cold(options):
     cold = {**FULL, "item_cold_split": [0.8, 0.1, 0.1]}
-    return Suite(
+    return _corpus_suite(
         name="two_tower_synthetic_cold",
         description=(
             "The two_tower_synthetic corpus with the item-cold split: items 80/10/10 at random (seeded), each "
@@ -337,8 +338,6 @@ def two_tower_synthetic_cold(options):
         ),
         config=COLD_SHARED,
         quick_config={**QUICK, "item_cold_split": [0.6, 0.2, 0.2]},
-        seeds=(0, 1, 2),
-        prepare=_prepare,
         runs=[Run(name, _two_tower("full"), config={**cold, **cfg}) for name, cfg in COLD_MODELS]
         + [
             Run(f"{name}-idDrop", _two_tower("full"), config={**cold, **cfg, "main_id_dropout": 0.2})
@@ -389,7 +388,7 @@ def _timed_two_tower(setting):
 def two_tower_synthetic_1m(options):
     full_ssl = {**CHOSEN_SSL, "ssl_alpha": FULL_CHOSEN_ALPHA, "ssl_augment": ["rfm"]}
     low_ssl = {**CHOSEN_SSL, "ssl_augment": ["rfm"]}
-    return Suite(
+    return _corpus_suite(
         name="two_tower_synthetic_1m",
         description=(
             "The two_tower_synthetic generator and structure at the size asked: "
@@ -409,9 +408,6 @@ def two_tower_synthetic_1m(options):
             "its tail recall near the floor; longer training budgets were not run."
         ),
         config=LARGE_SHARED,
-        quick_config=QUICK,
-        seeds=(0, 1, 2),
-        prepare=_prepare,
         runs=[
             Run("TwoTower", _timed_two_tower("full"), config={**LARGE_FULL, **MODELS[0][1]}),
             Run("SSL-RFM", _timed_two_tower("full"), config={**LARGE_FULL, **full_ssl}),
