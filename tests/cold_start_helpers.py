@@ -44,6 +44,17 @@ def leak_dataset(root, seed=0):
     return root
 
 
+# The protocol of :func:`planted_dataset`'s tests: no item is new, warm and user_cold tasks, and no user feature
+# (the constant ``const``): the hidden trait shows only in the support; meta-training at rate 0.01.
+HIDDEN_TRAIT = {
+    "user_features": ["const"],
+    "item_features": ["class"],
+    "new_item_rule": None,
+    "eval_states": ["warm", "user_cold"],
+    "meta_lr": 0.01,
+}
+
+
 def planted_dataset(root, n_users=120, n_items=30, per_user=16, decisive=None, seed=0):
     """Ratings driven by a *hidden* user trait (no user feature reveals it).
 
@@ -108,6 +119,23 @@ def build(model, dataset, **overrides):
     data_path = overrides.pop("data_path", TEST_DATA)
     config = Config(model, dataset, config_dict=cold_config(data_path, **overrides), argv=[])
     return build_run(config)
+
+
+def build_on_planted(model, planted, eval_states, **overrides):
+    """:func:`build` on planted ratings (``generate_planted_ratings``): users with 13-100 ratings, no new items,
+    queries of 10, continuous ratings (no rating range, no normalisation)."""
+    config = {
+        **planted.config_dict(),
+        "new_item_rule": None,
+        "eval_states": eval_states,
+        "rating_range": None,
+        "min_user_inter": 13,
+        "max_user_inter": 100,
+        "query_size": 10,
+        "normalize_all": False,
+        **overrides,
+    }
+    return build(model, planted.name, **config)
 
 
 def assert_metrics_are_those_of_the_predictions(trainer, test_loaders, test_result, places=4):

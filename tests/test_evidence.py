@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 from recbole_meta.model.meta_recommender.evidence import format_candidates, select_evidence_candidates
-from tests.cold_start_helpers import build, planted_dataset
+from tests.cold_start_helpers import HIDDEN_TRAIT, build, planted_dataset
 
 DECISIVE = {f"i{i}" for i in (2, 4, 6, 8, 10)}
 
 
 def _trained(root, **overrides):
+    settings = {**HIDDEN_TRAIT, "item_features": ["item_id", "class"], **overrides}
     dataset, (train, valid, _), model, trainer = build(
         "MeLU",
         "planted",
@@ -17,14 +18,9 @@ def _trained(root, **overrides):
         epochs=15,
         embedding_size=8,
         mlp_hidden_size=[16, 16],
-        meta_lr=0.01,
         local_update_steps=3,
         local_lr=0.2,
-        user_features=["const"],
-        item_features=["item_id", "class"],
-        new_item_rule=None,
-        eval_states=["warm", "user_cold"],
-        **overrides,
+        **settings,
     )
     trainer.fit(train, valid, saved=False)
     return dataset, model

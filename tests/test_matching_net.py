@@ -12,6 +12,7 @@ from recbole_meta.data.cold_start_split import STATES
 from recbole_meta.model.meta_recommender.matching_net import masked_attention
 from recbole_meta.model.meta_recommender.proto_rec import prototype_logit, prototypes
 from tests.cold_start_helpers import (
+    HIDDEN_TRAIT,
     assert_metrics_are_those_of_the_predictions,
     build,
     cold_config,
@@ -187,17 +188,7 @@ def test_a_planted_preference_is_recovered(tmp_path):
     # Whether a user likes genre g0 or g1 is hidden (no user feature reveals it); only the support shows it.
     # The bias model cannot tell (items are balanced); attention / prototypes over the support can.
     root, _ = planted_dataset(str(tmp_path / "data"))
-    config = cold_config(
-        data_path=root,
-        epochs=10,
-        meta_lr=0.01,
-        stopping_step=50,
-        user_features=["const"],
-        item_features=["class"],
-        new_item_rule=None,
-        eval_states=["warm", "user_cold"],
-        **SMALL,
-    )
+    config = cold_config(data_path=root, epochs=10, stopping_step=50, **HIDDEN_TRAIT, **SMALL)
     bias = run_recbole_meta("UserItemBias", "planted", config_dict=config, argv=[])["test_result"]
     matching = run_recbole_meta("MatchingNet", "planted", config_dict=config, argv=[])["test_result"]
     proto = run_recbole_meta("ProtoRec", "planted", config_dict=config, argv=[])["test_result"]

@@ -11,6 +11,7 @@ from recbole_meta import run_recbole_meta
 from recbole_meta.data.cold_start_split import STATES
 from recbole_meta.evaluator.graded_ndcg import graded_ndcg
 from tests.cold_start_helpers import (
+    HIDDEN_TRAIT,
     assert_metrics_are_those_of_the_predictions,
     build,
     cold_config,
@@ -54,12 +55,8 @@ def test_local_update_recovers_a_hidden_user_trait(tmp_path):
         epochs=15,
         embedding_size=8,
         mlp_hidden_size=[16, 16],
-        meta_lr=0.01,
         stopping_step=50,
-        user_features=["const"],
-        item_features=["class"],
-        new_item_rule=None,
-        eval_states=["warm", "user_cold"],
+        **HIDDEN_TRAIT,
     )
     adapted = run_recbole_meta(
         "MeLU", "planted", config_dict={**config, "local_update_steps": 3, "local_lr": 0.2}, argv=[]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from recbole_meta.benchmark.synthetic.planted_ratings import generate_planted_ratings, true_means
-from tests.cold_start_helpers import build
+from tests.cold_start_helpers import build_on_planted
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +44,8 @@ def test_terms_have_the_asked_sizes_and_the_noise_is_what_remains(planted):
 
 
 def test_oracle_predicts_the_true_means_and_the_taste_is_hidden_from_the_features(planted):
-    config = {**planted.config_dict(), "new_item_rule": None, "eval_states": ["warm", "user_cold"]}
-    config.update(
-        rating_range=None, min_user_inter=13, max_user_inter=100, query_size=10, normalize_all=False
-    )
-    config.pop("data_path")
-    dataset, (_, _, test), model, trainer = build(
-        "PlantedOracle", planted.name, data_path=planted.data_path, **config
-    )
+    states = ["warm", "user_cold"]
+    dataset, (_, _, test), model, trainer = build_on_planted("PlantedOracle", planted, states)
     truth = dict(np.load(planted.truth_file))
     split = dataset.cold_split
     tokens = dataset.field2id_token
@@ -61,7 +55,7 @@ def test_oracle_predicts_the_true_means_and_the_taste_is_hidden_from_the_feature
     scores, labels, index = trainer.predict_tasks(test["user_cold"])
     expected = true_means(truth, np.full(len(raw_items), raw_user), raw_items)
     np.testing.assert_allclose(scores[index == 0].numpy(), expected, rtol=1e-5)
-    bias = build("UserItemBias", planted.name, data_path=planted.data_path, **config)[3]
+    bias = build_on_planted("UserItemBias", planted, states)[3]
     oracle_mae = trainer.evaluate(test, load_best_model=False)["user_cold"]["mae"]
     bias_mae = bias.evaluate(test, load_best_model=False)["user_cold"]["mae"]
     assert oracle_mae == pytest.approx(0.4 * math.sqrt(2 / math.pi), rel=0.15)
@@ -76,14 +70,7 @@ def test_oracle_predicts_the_true_means_and_the_taste_is_hidden_from_the_feature
 
 
 def test_posterior_ceiling_is_the_exact_bayesian_update_and_sits_between_bias_and_oracle(planted):
-    config = {**planted.config_dict(), "new_item_rule": None, "eval_states": ["user_cold"]}
-    config.update(
-        rating_range=None, min_user_inter=13, max_user_inter=100, query_size=10, normalize_all=False
-    )
-    config.pop("data_path")
-    dataset, (_, _, test), _, trainer = build(
-        "PlantedPosterior", planted.name, data_path=planted.data_path, **config
-    )
+    dataset, (_, _, test), _, trainer = build_on_planted("PlantedPosterior", planted, ["user_cold"])
     truth = dict(np.load(planted.truth_file))
     split, tokens = dataset.cold_split, dataset.field2id_token
     scores, _, index = trainer.predict_tasks(test["user_cold"])
@@ -107,12 +94,11 @@ def test_posterior_ceiling_is_the_exact_bayesian_update_and_sits_between_bias_an
     # the error against the true mean is what the posterior covariance says it is (Monte Carlo over users)
     assert np.mean(squared_error) == pytest.approx(np.mean(predictive_var), rel=0.25)
     posterior_mae = trainer.evaluate(test, load_best_model=False)["user_cold"]["mae"]
-    oracle_mae = build("PlantedOracle", planted.name, data_path=planted.data_path, **config)[3].evaluate(
-        test, load_best_model=False
-    )["user_cold"]["mae"]
-    bias_mae = build("UserItemBias", planted.name, data_path=planted.data_path, **config)[3].evaluate(
-        test, load_best_model=False
-    )["user_cold"]["mae"]
+    oracle, bias = (
+        build_on_planted(name, planted, ["user_cold"])[3] for name in ("PlantedOracle", "UserItemBias")
+    )
+    oracle_mae = oracle.evaluate(test, load_best_model=False)["user_cold"]["mae"]
+    bias_mae = bias.evaluate(test, load_best_model=False)["user_cold"]["mae"]
     assert oracle_mae < posterior_mae < bias_mae
     # MAE of a Gaussian error: sqrt(2/pi) * sqrt(sigma^2 + predictive variance), averaged over the queries
     theory = np.mean(np.sqrt(2 / math.pi) * np.sqrt(sigma2 + np.array(predictive_var)))

@@ -7,7 +7,7 @@ import torch
 from recbole_meta.benchmark.cold_start.truth_init_check import truth_config, truth_initialised_melu
 from recbole_meta.benchmark.synthetic.planted_ratings import generate_planted_ratings, true_means
 from recbole_meta.trainer.maml import MAML
-from tests.cold_start_helpers import build
+from tests.cold_start_helpers import build_on_planted
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +23,9 @@ def taste_only(tmp_path_factory):
         taste_std=0.6,
         noise=0.3,
     )
-    config = {**planted.config_dict(), "new_item_rule": None, "eval_states": ["user_cold"], **truth_config(4)}
-    config.update(
-        rating_range=None, min_user_inter=13, max_user_inter=100, query_size=10, normalize_all=False
+    dataset, (_, _, test), model, trainer = build_on_planted(
+        "MeLU", planted, ["user_cold"], **truth_config(4)
     )
-    config.pop("data_path")
-    dataset, (_, _, test), model, trainer = build("MeLU", planted.name, data_path=planted.data_path, **config)
     truth = dict(np.load(planted.truth_file))
     truth_initialised_melu(model, dataset, truth)
     return dataset, test, model, trainer, truth
