@@ -61,6 +61,6 @@ def test_quick_1m_suite_reports_training_seconds_per_epoch(tmp_path):
     assert main(argv) == 0
     record = json.loads(open(out / "two_tower_synthetic_1m.jsonl").readline())
     assert record["status"] == "ok"
-    # one epoch in quick mode: its logged training time is read back from RecBole's log
-    assert record["metrics"]["all"]["train_seconds_per_epoch"] > 0
+    # one epoch in quick mode: its logged training time is read back from RecBole's log, a part of the run's time
+    assert 0 < record["metrics"]["all"]["train_seconds_per_epoch"] <= record["wall_seconds"]
     assert record["config"]["ssl_alpha"] == 0.1 and record["config"]["corpus"]["n_items"] == 400
