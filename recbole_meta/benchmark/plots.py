@@ -5,7 +5,8 @@ import math
 from recbole_meta.benchmark.stats import mean_std
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only backend (imported on first use: the harness runs without it)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a window
@@ -29,7 +30,7 @@ def plot_suite(summary, path, metrics=None, max_metrics=6):
             metrics += [m for m in summary.metrics[state] if m not in metrics]
         metrics = metrics[:max_metrics]
     runs = summary.run_names()
-    plt = _pyplot()
+    plt = pyplot()
     n_rows, n_cols = len(metrics), len(summary.states)
     width = max(3.2, 0.55 * len(runs) + 1.2)
     fig, axes = plt.subplots(

@@ -27,7 +27,7 @@ def recbole_run(name, model, config=None, config_files=None, keep_checkpoint=Fal
         run_config["config_files"] = [os.path.abspath(f) for f in config_files]
     return Run(
         name=name,
-        fn=partial(_train_and_test, keep_checkpoint=keep_checkpoint),
+        fn=partial(train_and_test, keep_checkpoint=keep_checkpoint),
         config=run_config,
         defaults=yaml_defaults,
     )
@@ -111,7 +111,9 @@ def models_defaults(models, datasets_key=None):
     return defaults
 
 
-def _train_and_test(ctx, keep_checkpoint=False):
+def train_and_test(ctx, keep_checkpoint=False):
+    """Train and test the model of ``ctx.config`` with ``run_recbole_meta`` in the run folder: the body of a
+    :func:`recbole_run` run, for suites whose runs first adapt the config to the seed's data."""
     from recbole_meta.quick_start import run_recbole_meta
 
     config = dict(ctx.config)

@@ -286,9 +286,9 @@ def _config_lines(summary):
 def _compact(config):
     import json
 
-    from recbole_meta.benchmark.suite import _jsonable
+    from recbole_meta.benchmark.suite import jsonable
 
-    return json.dumps(_jsonable(config), sort_keys=False, separators=(", ", ": "))
+    return json.dumps(jsonable(config), sort_keys=False, separators=(", ", ": "))
 
 
 def _options_added(summary):

@@ -24,7 +24,7 @@ from recbole_meta.benchmark.records import (
     normalize_metrics,
     read_records,
 )
-from recbole_meta.benchmark.suite import RunContext, RunResult, _jsonable, run_key
+from recbole_meta.benchmark.suite import RunContext, RunResult, jsonable, run_key
 
 
 def results_path(out_dir, suite_name):
@@ -220,7 +220,7 @@ def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
         "config_hash": hashed.config_hash,
         "defaults_hash": hashed.defaults_hash,
         "defaults": hashed.defaults,
-        "config": _jsonable(config),
+        "config": jsonable(config),
         "quick": bool(quick),
         "status": "failed",
         "metrics": None,
@@ -263,7 +263,7 @@ def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
                 record["trainable_parameters"] = (
                     None if result.trainable_parameters is None else int(result.trainable_parameters)
                 )
-                record["info"].update(_jsonable(dict(result.info)))
+                record["info"].update(jsonable(dict(result.info)))
                 record["peak_rss_mb"] = memory.usage.peak_rss_mb
                 record["peak_rss_delta_mb"] = memory.usage.peak_rss_delta_mb
                 record["info"]["memory_method"] = memory.usage.method

@@ -212,24 +212,24 @@ def timing_suite(name, description, run, config, quick_config, repeats=5, **opti
     )
 
 
-def _jsonable(value):
+def jsonable(value):
     """A JSON-compatible copy of a config value (tuples as lists, unknown objects as their repr)."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if dataclasses.is_dataclass(value):
-        return _jsonable(dataclasses.asdict(value))
+        return jsonable(dataclasses.asdict(value))
     return repr(value)
 
 
 def config_hash(config, quick):
     """A short stable hash of a run's config and mode: a record with the same hash is the same experiment."""
-    payload = json.dumps({"config": _jsonable(config), "quick": bool(quick)}, sort_keys=True)
+    payload = json.dumps({"config": jsonable(config), "quick": bool(quick)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -240,7 +240,7 @@ def resolved_defaults(run, config, read=None):
     if run.defaults is None:
         return None
     resolved = run.defaults(config) if read is None else run.defaults(config, read=read)
-    return json.loads(json.dumps(_jsonable(resolved), sort_keys=True))
+    return json.loads(json.dumps(jsonable(resolved), sort_keys=True))
 
 
 def defaults_hash(defaults):

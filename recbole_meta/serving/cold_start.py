@@ -28,7 +28,7 @@ from recbole.utils import FeatureType
 from recbole_meta.data.episodes import one_task_batch
 from recbole_meta.model.layers.feature_encoder import FeatureEncoder
 from recbole_meta.model.meta_recommender import MetaRecommender
-from recbole_meta.model.meta_recommender.evidence import _titles, select_evidence_candidates
+from recbole_meta.model.meta_recommender.evidence import item_titles, select_evidence_candidates
 from recbole_meta.trainer.maml import MAML
 
 ASK_STRATEGIES = ("auto", "evidence", "popular")
@@ -112,7 +112,7 @@ class ColdStartRecommender:
 
     def titles(self, ids):
         """Item titles (the first loaded of movie_title / title / name), ``None`` where there is none."""
-        return _titles(self.dataset, np.asarray(ids, dtype=np.int64), None)
+        return item_titles(self.dataset, np.asarray(ids, dtype=np.int64), None)
 
     def known_user(self, token):
         """The remapped id of a user token in the dataset, or ``None`` for a user in no file."""

@@ -18,7 +18,7 @@ import dataclasses
 import os
 
 from recbole_meta.benchmark import recbole_run, register_suite
-from recbole_meta.benchmark.recbole_run import _train_and_test
+from recbole_meta.benchmark.recbole_run import train_and_test
 from recbole_meta.benchmark.suite import RunResult, Suite
 from recbole_meta.benchmark.suites.cold_start import QUICK, SHARED
 
@@ -50,7 +50,7 @@ def first_epoch_padding(ctx):
 
 def _train_test_and_padding(ctx):
     """The run of :func:`recbole_run`, its record holding the first epoch's support padding share too."""
-    result = _train_and_test(ctx)
+    result = train_and_test(ctx)
     chunked, whole = first_epoch_padding(ctx)
     info = {
         **result.info,

@@ -192,10 +192,10 @@ def _report(summary):
 
 def _plot(summary, path):
     """MAE against k, one panel per dataset, a line per model and chooser (mean over seeds)."""
-    from recbole_meta.benchmark.plots import _pyplot
+    from recbole_meta.benchmark.plots import pyplot
     from recbole_meta.benchmark.stats import mean_std
 
-    plt = _pyplot()
+    plt = pyplot()
     states = summary.states
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, axes = plt.subplots(

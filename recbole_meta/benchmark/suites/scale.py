@@ -293,9 +293,9 @@ def _largest_sizes(summary, sizes):
 def plot_growth(summary, path):
     """Log-log seconds against size, a panel per stage (5 a row), and a last panel with the process's peak RSS
     (the per-stage memory is in the tables). Dotted: linear growth through the largest size."""
-    from recbole_meta.benchmark.plots import _pyplot
+    from recbole_meta.benchmark.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import NullFormatter
 
     sizes = _growth_runs(summary)

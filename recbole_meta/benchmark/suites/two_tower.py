@@ -127,7 +127,7 @@ def _difference_cell(comparison, baseline_values):
     return f"{comparison.mean_difference:+.4f} ({diffs}{p})"
 
 
-def _ssl_effect_report(pairs):
+def ssl_effect_report(pairs):
     """Markdown: per-seed paired differences of each SSL variant against the same model without SSL."""
 
     def hook(summary):
@@ -177,7 +177,7 @@ def two_tower(options):
         compare="SSL-RFM",
         baselines=["TwoTower"],
         primary_metric=f"tailrecall@{TOPK}",
-        report_hook=_ssl_effect_report(PAIRS),
+        report_hook=ssl_effect_report(PAIRS),
         regenerate_command=(
             "for s in 0 1 2; do nice -n 10 python -m recbole_meta.benchmark two_tower --seeds $s; done; "
             "python -m recbole_meta.benchmark two_tower --report-only"
@@ -226,7 +226,7 @@ def two_tower_cold(options):
         compare="SSL-RFM",
         baselines=["TwoTower"],
         primary_metric=f"recall@{TOPK}",
-        report_hook=_ssl_effect_report(
+        report_hook=ssl_effect_report(
             [("SSL-RFM", "TwoTower"), ("SSL-CFM", "TwoTower"), ("SSL-RFM-idDrop", "TwoTower-idDrop")]
         ),
     )

@@ -105,7 +105,9 @@ def _min_max(values):
     return np.zeros_like(values) if high == low else (values - low) / (high - low)
 
 
-def _titles(dataset, item_ids, title_field):
+def item_titles(dataset, item_ids, title_field):
+    """Each item's title as text: ``title_field``, else the first of :data:`TITLE_FIELDS` the items have
+    (``None`` per item when there is none); a multi-valued field's tokens joined by spaces."""
     feat = dataset.item_feat
     field = title_field or next((f for f in TITLE_FIELDS if feat is not None and f in feat.columns), None)
     if field is None or feat is None or field not in feat.columns:
@@ -188,7 +190,7 @@ def select_evidence_candidates(
     top = np.argsort(-scores["score"], kind="stable")[:k]
     ids = scores["item"][top]
     tokens = dataset.field2id_token[dataset.iid_field][ids]
-    titles = _titles(dataset, ids, title_field)
+    titles = item_titles(dataset, ids, title_field)
     fields = ("score", "gradient_score", "popularity_score", "mean_gradient_norm", "gradient_spread")
     return [
         {
