@@ -82,6 +82,78 @@ def test_encode_once_path_equals_the_whole_model_per_step(first_order, params, r
     )  # shared embeddings get gradients
 
 
+def _randomly_padded(batch, generator):
+    """``batch`` with 1-12 extra support and 0-4 extra query positions of random items and ratings, masked out."""
+    from recbole.data.interaction import Interaction
+
+    size, wide = len(batch[SUPPORT_MASK]), dict(batch.interaction)
+    n_items = int(max(batch[SUPPORT_ITEM].max(), batch[QUERY_ITEM].max())) + 1
+    fields = (
+        (SUPPORT_ITEM, SUPPORT_RATING, SUPPORT_MASK, 1, 13),
+        (QUERY_ITEM, QUERY_RATING, QUERY_MASK, 0, 5),
+    )
+    for item, rating, mask, low, high in fields:
+        extra = int(torch.randint(low, high, (1,), generator=generator))
+        random_items = torch.randint(1, n_items, (size, extra), generator=generator)
+        wide[item] = torch.cat([batch[item], random_items], 1)
+        noise = torch.rand(size, extra, generator=generator, dtype=batch[rating].dtype)
+        wide[rating] = torch.cat([batch[rating], noise], 1)
+        wide[mask] = torch.cat([batch[mask], torch.zeros(size, extra, dtype=batch[mask].dtype)], 1)
+    return Interaction(wide)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize(
+    "params", [["decision.*", "output.*"], ["decision.0.weight", "output.*"], "decision.*"]
+)
+@pytest.mark.parametrize("residual", [False, True])
+def test_kernel_input_layer_equals_per_task_weight_copies(first_order, params, residual):
+    """The first decision layer adapted in kernel form (Gram products of each task's encoded support, no weight
+    copies) gives the query predictions and the meta-gradient of every parameter of per-task weight copies, on
+    randomly padded ragged tasks, first and second order, with or without its bias adapted; and its predictions
+    are those of the independent per-task vmap path (``predict_query``)."""
+    _, (train, _, _), model, _ = build("MeLU", "tiny", meta_batch_size=6, predict_residual=residual)
+    model.double()
+    torch.manual_seed(0)
+    with torch.no_grad():  # away from the initialisation, so that no layer is near a trivial point
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    generator = torch.Generator().manual_seed(1)
+    batch = _randomly_padded(
+        collate_tasks(model.split, train.tasks[:6], "user_id", dtype=torch.float64), generator
+    )
+    real = batch[QUERY_MASK] > 0
+    results = {}
+    for form in ("kernel", "weights"):
+        maml = MAML(model, params, 0.05, 3, first_order=first_order, input_layer_form=form)
+        assert maml._kernel_form(batch[SUPPORT_MASK].shape[1]) == (form == "kernel")
+        model.zero_grad()
+        predictions = maml.meta_predictions(batch)
+        masked_mse(predictions, batch[QUERY_RATING], batch[QUERY_MASK], dim=1).mean().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+        results[form] = predictions.detach()[real], grads
+    (pred_k, grad_k), (pred_w, grad_w) = results["kernel"], results["weights"]
+    torch.testing.assert_close(pred_k, pred_w, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(pred_k, maml.predict_query(batch)[real], atol=1e-12, rtol=1e-10)
+    assert set(grad_k) == {n for n, _ in model.named_parameters()}
+    for name in grad_k:
+        torch.testing.assert_close(grad_k[name], grad_w[name], atol=1e-12, rtol=1e-8, msg=name)
+        assert grad_k[name].abs().sum() > 0, name  # every parameter is reached
+
+
+def test_kernel_form_choice():
+    """``auto`` runs the input layer in kernel form up to supports as long as its input width; Meta-SGD's
+    elementwise rates never (they do not factor through the Gram matrix); an unknown form is an error."""
+    _, _, model, _ = build("MeLU", "tiny", meta_batch_size=6)
+    width = model.decision[0].in_features
+    auto = MAML(model, ["decision.*", "output.*"], 0.05, 3)
+    assert auto._kernel_form(width) and not auto._kernel_form(width + 1)
+    assert not MAML(model, ["decision.*", "output.*"], 0.05, 3, learn_local_lr=True)._kernel_form(1)
+    assert not MAML(model, ["decision.2.*", "output.*"], 0.05, 3)._kernel_form(1)  # its weight is not adapted
+    with pytest.raises(ValueError, match="input_layer_form must be one of auto, kernel, weights, got 'fast'"):
+        MAML(model, ["decision.*", "output.*"], 0.05, 3, input_layer_form="fast")
+
+
 def _reference_task_loss(model, names, lr, steps, task_tensors, first_order):
     """MAML with torch.autograd.grad(create_graph=True) on unpadded tensors: an independent implementation."""
     user, s_item, s_rating, q_item, q_rating = task_tensors

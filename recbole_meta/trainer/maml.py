@@ -13,9 +13,9 @@ al., KDD 2019, Section 4.2, Eq. 4-5) to a subset of the parameters (``local_upda
 A task's loss is the masked mean squared error over its ratings. The vectorised path maps one task's function
 over the meta-batch with ``torch.func.vmap`` (padded supports and queries, masks in the losses; the meta-loss
 takes one reverse pass per local step for all tasks, and encodes a task once when only the model's head adapts,
-see :meth:`MAML._batched_query_losses`), each chunk of
-tasks of similar support length padded to its own longest support only
-(:func:`~recbole_meta.data.episodes.length_chunks`); the loop path
+see :meth:`MAML._batched_query_predictions`, adapting the head's first layer in kernel form, see
+:meth:`MAML._kernel_query_predictions`), each chunk of tasks of similar support length padded to its own longest
+support only (:func:`~recbole_meta.data.episodes.length_chunks`); the loop path
 (``meta_vectorize: False``) runs the same function on each task cut to its true length. Both give the same
 meta-gradient (``tests/test_maml.py`` checks it to 1e-5 in float64, first and second order).
 ``local_update_steps: 0`` is a first-class setting: no local update, the loss of the model's prediction given
@@ -38,6 +38,7 @@ from recbole_meta.data.episodes import length_chunks, task_tensors
 from recbole_meta.model.losses import masked_mse
 
 LOCAL_RATES = "local_lr_rates"  # the model's submodule holding Meta-SGD's per-parameter local rates
+INPUT_LAYER_FORMS = ("auto", "kernel", "weights")  # see MAML's ``input_layer_form``
 
 
 def rate_key(name):
@@ -111,10 +112,11 @@ class _Head(nn.Module):
     those and not the whole model at every local step.
     """
 
-    def __init__(self, model, names):
+    def __init__(self, model, names, run=None):
         super().__init__()
         self.parts = nn.ModuleDict({name: getattr(model, name) for name in names})
-        self.run = model.head  # a bound method: not registered, the model is not a submodule
+        # a bound method (``model.head`` unless told): not registered, the model is not a submodule
+        self.run = model.head if run is None else run
 
     def forward(self, *encoded):
         return self.run(*encoded)
@@ -135,6 +137,10 @@ class MAML:
         vectorize (bool): vmap over the meta-batch (True) or loop over tasks (False).
         learn_local_lr (bool): Meta-SGD: per-parameter local rates (initialised at ``local_lr``) on the model,
             used by the local update and trained by the global update. Build the MAML before the optimizer.
+        input_layer_form (str): how the vectorised meta-loss adapts the model's ``head_input_layer`` (see
+            :meth:`_kernel_query_predictions`): ``'kernel'`` (Gram products of the task's inputs, no weight copies),
+            ``'weights'`` (per-task weight copies) or ``'auto'`` (kernel when a chunk's padded support is no longer
+            than the layer's input width, where it does less work). The same values either way (tested).
     """
 
     def __init__(
@@ -146,6 +152,7 @@ class MAML:
         first_order=False,
         vectorize=True,
         learn_local_lr=False,
+        input_layer_form="auto",
     ):
         if (
             not isinstance(local_update_steps, int)
@@ -173,6 +180,26 @@ class MAML:
             _Head(model, heads)
             if heads and self.adapted_names and all(n.split(".")[0] in heads for n in self.adapted_names)
             else None
+        )
+        # the head's input layer in kernel form: its weight adapted with the scalar rate (Meta-SGD's elementwise
+        # rates do not factor through the inputs' Gram matrix)
+        if input_layer_form not in INPUT_LAYER_FORMS:
+            raise ValueError(
+                f"input_layer_form must be one of {', '.join(INPUT_LAYER_FORMS)}, got {input_layer_form!r}"
+            )
+        layer = getattr(model, "head_input_layer", None)
+        self._input_layer = (
+            layer
+            if self._head is not None
+            and layer
+            and f"{layer}.weight" in self.adapted_names
+            and not self.rate_names
+            and input_layer_form != "weights"
+            else None
+        )
+        self._input_layer_form = input_layer_form
+        self._after_input = (
+            _Head(model, heads, run=model.head_after_input) if self._input_layer is not None else None
         )
 
     @classmethod
@@ -224,9 +251,9 @@ class MAML:
         """Parameter ``name``'s local rate: its learned Meta-SGD tensor (a shared parameter) or ``local_lr``."""
         return shared[self.rate_names[name]] if self.rate_names else self.local_lr
 
-    def _task_query_loss(self, adapted, shared, user, s_item, s_rating, s_mask, q_item, q_rating, q_mask):
+    def _task_query_prediction(self, adapted, shared, user, s_item, s_rating, s_mask, q_item):
         adapted = self.adapt(adapted, shared, user, s_item, s_rating, s_mask)
-        return self._loss(adapted, shared, user, s_item, s_rating, s_mask, q_item, q_rating, q_mask)
+        return self._task_score(adapted, shared, user, s_item, s_rating, s_mask, q_item)
 
     def _task_prediction(self, adapted, shared, user, s_item, s_rating, s_mask, q_item):
         # No meta-gradient is taken at prediction time: first-order local steps give the same values, cheaper.
@@ -295,18 +322,27 @@ class MAML:
             return outputs[0][torch.argsort(order[0])]
         return torch.cat(outputs)[torch.argsort(torch.cat(order))]
 
+    def meta_predictions(self, batch):
+        """``[B, Q]``: each task's query predictions after its local update, differentiable with respect to all
+        the initial parameters (second order unless ``first_order``); padded query positions hold any value.
+        """
+        return self._meta_predictions(self._tensors(batch))
+
+    def _meta_predictions(self, tensors):
+        if self.vectorize:
+            return self._by_chunks(self._batched_query_predictions, tensors, tensors[3], tensors[6])
+        return self._map(self._task_query_prediction, tensors[:5], tensors[3], tensors[6])
+
     def meta_losses(self, batch):
         """``[B]``: each task's query loss after the local update (differentiable); MeLU Eq. 5 is their mean."""
         tensors = self._tensors(batch)
-        if self.vectorize:
-            return self._by_chunks(self._batched_query_losses, tensors, tensors[3], tensors[6])
-        return self._map(self._task_query_loss, tensors, tensors[3], tensors[6])
+        return masked_mse(self._meta_predictions(tensors), tensors[5], tensors[6], dim=1)
 
-    def _batched_query_losses(self, tensors):
-        """``[B]`` query losses after the local update of every task of a (chunk of a) meta-batch at once.
+    def _batched_query_predictions(self, tensors):
+        """``[B, Q]`` query predictions after the local update of every task of a (chunk of a) meta-batch at once.
 
-        The same MeLU Eq. 4-5 as :meth:`_task_query_loss`, computed with one copy of the adapted parameters per
-        task (the shared initial values expanded along the tasks, ``[B, ...]``): each local step takes the
+        The same MeLU Eq. 4-5 as :meth:`_task_query_prediction`, computed with one copy of the adapted parameters
+        per task (the shared initial values expanded along the tasks, ``[B, ...]``): each local step takes the
         vmapped support losses of all tasks and one ``torch.autograd.grad`` of their *sum* with respect to the
         copies, which is each task's own gradient (the tasks do not interact), kept differentiable for the
         second-order meta-gradient. One reverse pass per step for the whole batch, against a nested
@@ -314,9 +350,10 @@ class MAML:
 
         A model that splits its forward into ``head(*encode(...))`` (:attr:`MetaRecommender.head_modules`), when
         only head parameters adapt, is encoded once (support and query) and the local steps run its head alone
-        over the whole batch, the per-task copies in batched products (no vmap, no re-encoding at every step).
+        over the whole batch, the per-task copies in batched products (no vmap, no re-encoding at every step);
+        its first layer, when adapted, in kernel form (:meth:`_kernel_query_predictions`, no copies of it).
         """
-        user, s_item, s_rating, s_mask, q_item, q_rating, q_mask = tensors
+        user, s_item, s_rating, s_mask, q_item, _, _ = tensors
         size = user.shape[0]
         initial, shared = self._split_params()
         adapted = {name: value.expand(size, *value.shape) for name, value in initial.items()}
@@ -329,29 +366,24 @@ class MAML:
                 width = s_item.shape[1]
                 support = tuple(t[:, :width] for t in encoded)
                 query = tuple(t[:, width:] for t in encoded)
+                if self._kernel_form(width):
+                    return self._kernel_query_predictions(initial, shared, support, query, s_rating, s_mask)
 
-                def support_losses(adapted):
-                    return self._head_losses(adapted, support, s_rating, s_mask)
-
-                def query_losses(adapted):
-                    return self._head_losses(adapted, query, q_rating, q_mask)
+                def predictions(adapted, encoded):
+                    return functional_call(
+                        self._head, {f"parts.{k}": v for k, v in adapted.items()}, tuple(encoded)
+                    )
 
             else:
-                task_loss = vmap(self._loss, in_dims=(0, None) + (0,) * 7, randomness="different")
+                score = vmap(self._task_score, in_dims=(0, None) + (0,) * 5, randomness="different")
+                support, query = s_item, q_item
 
-                def support_losses(adapted):
-                    return task_loss(
-                        adapted, shared, user, s_item, s_rating, s_mask, s_item, s_rating, s_mask
-                    )
-
-                def query_losses(adapted):
-                    return task_loss(
-                        adapted, shared, user, s_item, s_rating, s_mask, q_item, q_rating, q_mask
-                    )
+                def predictions(adapted, items):
+                    return score(adapted, shared, user, s_item, s_rating, s_mask, items)
 
             for _ in range(self.steps):
                 grads = torch.autograd.grad(
-                    support_losses(adapted).sum(),
+                    masked_mse(predictions(adapted, support), s_rating, s_mask, dim=1).sum(),
                     list(adapted.values()),
                     create_graph=not self.first_order,
                     allow_unused=True,
@@ -364,15 +396,84 @@ class MAML:
                     )
                     for (name, value), g in zip(adapted.items(), grads)
                 }
-            return query_losses(adapted)
+            return predictions(adapted, query)
 
-    def _head_losses(self, adapted, encoded, rating, mask):
-        """``[B]`` task losses from the :meth:`~MetaRecommender.encode` tensors ``[B, ...]`` with the per-task
-        adapted head parameters ``[B, ...]``: the model's head over the whole meta-batch, without vmap."""
-        prediction = functional_call(
-            self._head, {f"parts.{k}": v for k, v in adapted.items()}, tuple(encoded)
+    def _kernel_form(self, support_width):
+        """Whether a chunk whose supports are padded to ``support_width`` runs the input layer in kernel form."""
+        if self._input_layer is None:
+            return False
+        if self._input_layer_form == "kernel":
+            return True
+        layer = self.model.get_submodule(self._input_layer)
+        return support_width <= layer.in_features
+
+    def _kernel_query_predictions(self, initial, shared, support, query, s_rating, s_mask):
+        """:meth:`_batched_query_predictions` with the head's input layer
+        (:attr:`MetaRecommender.head_input_layer`) adapted in kernel form, without per-task copies of its weight.
+
+        The encoded support X ``[n, d]`` of a task is the same at every local step, and the gradient of the
+        support loss with respect to the layer's weight is delta^T X, delta ``[n, out]`` being its gradient
+        with respect to the layer's output (and 1^T delta for the bias). So after k steps of rate alpha the
+        task's weight is W_k = W - alpha sum_j delta_j^T X (MAML Eq. 1, MeLU Eq. 4), and the layer's output on
+        any input Z is exactly
+            Z W_k^T + b_k = (Z W^T + b) - alpha (Z X^T + 1) sum_j delta_j
+        (the ``+ 1`` when the bias adapts too): the shared weight's product, computed once for the whole batch,
+        corrected by the task's Gram matrix Z X^T ``[., n]`` (computed once) times the running sum of the
+        deltas. Each local step then costs n x n x out in that layer instead of the copies' n x d x out (forward
+        and weight gradient) plus their updates; the same function of all the parameters, so autograd
+        differentiates it to the same second-order meta-gradient (with ``first_order`` the right-hand X is a
+        constant, as the detached weight gradients are). Padded support rows have delta 0 and add nothing.
+        """
+        layer = self._input_layer
+        weight_name, bias_name = f"{layer}.weight", f"{layer}.bias"
+        bias_adapts = bias_name in initial
+        bias = initial[bias_name] if bias_adapts else shared.get(bias_name)
+        support_x, query_x = support[0], query[0]
+        known = support_x.detach() if self.first_order else support_x
+        gram = torch.bmm(support_x, known.transpose(1, 2))  # [B, n, n]
+        query_gram = torch.bmm(query_x, known.transpose(1, 2))  # [B, q, n]
+        if bias_adapts:
+            gram, query_gram = gram + 1, query_gram + 1
+        # the shared layer on every support and query row: one flat product each
+        support_out = nn.functional.linear(support_x, initial[weight_name], bias)
+        query_out = nn.functional.linear(query_x, initial[weight_name], bias)
+        size = support_x.shape[0]
+        rest = {
+            name: value.expand(size, *value.shape)
+            for name, value in initial.items()
+            if name not in (weight_name, bias_name)
+        }
+
+        def predictions(rest, out, encoded_rest):
+            return functional_call(
+                self._after_input, {f"parts.{k}": v for k, v in rest.items()}, (out, *encoded_rest)
+            )
+
+        deltas = None  # [B, n, out]: sum of the support losses' gradients with respect to the layer's output
+        for _ in range(self.steps):
+            out = (
+                support_out
+                if deltas is None
+                else torch.baddbmm(support_out, gram, deltas, alpha=-self.local_lr)
+            )
+            losses = masked_mse(predictions(rest, out, support[1:]), s_rating, s_mask, dim=1)
+            delta, *grads = torch.autograd.grad(
+                losses.sum(), [out, *rest.values()], create_graph=not self.first_order, allow_unused=True
+            )
+            if delta is not None:
+                deltas = delta if deltas is None else deltas + delta
+            rest = {
+                name: (
+                    value if g is None else self._step(_laid_like(value, g, initial[name]), g, self.local_lr)
+                )
+                for (name, value), g in zip(rest.items(), grads)
+            }
+        out = (
+            query_out
+            if deltas is None
+            else torch.baddbmm(query_out, query_gram, deltas, alpha=-self.local_lr)
         )
-        return masked_mse(prediction, rating, mask, dim=1)
+        return predictions(rest, out, query[1:])
 
     @staticmethod
     def _step(value, gradient, rate):

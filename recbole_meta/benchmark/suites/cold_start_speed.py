@@ -9,9 +9,12 @@ meaningful on a shared machine; the load average at measurement time is in the r
 Row ``MeLU-5`` (the vectorised engine of :mod:`recbole_meta.trainer.maml` on length-bucketed meta-batches,
 ``bucket_by_length: True``, the default). Since MeLU adapts only its decision and output layers, the engine
 encodes each task's support and query once per meta-step (the embeddings do not change during the local steps) and
-runs the local steps on those layers alone, over the whole meta-batch at once with per-task weight copies in
-batched products (:meth:`~recbole_meta.model.meta_recommender.MetaRecommender.encode`); config key
-``maml_engine`` names that engine in the records (the earlier records vmapped the whole model at every step):
+runs the local steps on those layers alone, over the whole meta-batch at once
+(:meth:`~recbole_meta.model.meta_recommender.MetaRecommender.encode`): the first decision layer in kernel form
+(each task's Gram matrix of its encoded support times the running sum of its output gradients, no per-task copy
+of its weight, :meth:`~recbole_meta.trainer.maml.MAML._kernel_query_predictions`), the later layers with
+per-task weight copies in batched products. Config key ``maml_engine`` names that engine in the records
+(``encode-once``: every layer with weight copies; the earlier records vmapped the whole model at every step):
 
 * ``support_padding_waste``: share of the support positions computed on that are padding, with meta-batches of
   similar support length, each length chunk padded to its own longest support (see
@@ -245,7 +248,9 @@ def cold_start_speed(options):
             "forward and meta-gradient) over one epoch of ml-100k's cold-start training episodes (the cold_start "
             "suite's protocol: support first, query up to 10; meta-batches of 32). MeLU-5: the vectorised engine "
             "(each task encoded once per meta-step, the local steps on the decision and output layers over the "
-            "whole batch with per-task weight copies, one reverse pass per local step) on length-bucketed batches "
+            "whole batch, the first decision layer in kernel form: each task's Gram matrix of its encoded support "
+            "instead of a copy of the weight, the later layers with per-task weight copies; one reverse pass per "
+            "local step) on length-bucketed batches "
             "(bucket_by_length: True: tasks of similar support length together, each length chunk padded to its "
             "own longest support). "
             "support_padding_waste: padding share of the support positions computed on; meta_over_bound: the "
@@ -258,7 +263,7 @@ def cold_start_speed(options):
             "interleaved in one process (CPU time), median over repetitions; one torch thread; load average in the "
             "records."
         ),
-        config={**SHARED, "repeats": 7, "maml_engine": "encode-once", "clock": "process_time"},
+        config={**SHARED, "repeats": 7, "maml_engine": "encode-once-kernel", "clock": "process_time"},
         quick_config={**QUICK, "repeats": 1},
         seeds=(0,),
         runs=runs,

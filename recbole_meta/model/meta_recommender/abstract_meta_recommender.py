@@ -90,6 +90,15 @@ class MetaRecommender(AbstractRecommender):
         """
         raise NotImplementedError(f"{type(self).__name__} has no encode/head split (head_modules is None)")
 
+    # Optional, with the split above: the name of the ``nn.Linear`` that ``head`` applies first, to ``encode``'s
+    # first tensor, ``head`` being ``head_after_input(that layer's output, *the other encode tensors)``. When the
+    # local update adapts that layer's weight, MAML runs it in kernel form (see ``MAML._kernel_query_predictions``).
+    head_input_layer = None
+
+    def head_after_input(self, pre_activation, *encoded_rest):
+        """``head`` after its :attr:`head_input_layer`: the prediction from that layer's output ``[B, T, out]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no head_input_layer")
+
     # ---------------------------------------------------------------------------------- RecBole's API
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """``nn.Module.load_state_dict``; a checkpoint with Meta-SGD's learned local rates brings them along.

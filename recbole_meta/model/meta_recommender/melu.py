@@ -69,6 +69,7 @@ class MeLU(MetaRecommender):
             nn.init.constant_(self.output.bias, float(ratings.mean()))
 
     head_modules = ("decision", "output")  # the personalised layers: what the local update adapts by default
+    head_input_layer = "decision.0"  # the first decision layer, on [U; I]
 
     def forward(self, user, support_item, support_rating, support_mask, target_item):
         return self.head(*self.encode(user, support_item, support_rating, support_mask, target_item))
@@ -88,7 +89,12 @@ class MeLU(MetaRecommender):
         Also a whole meta-batch at once: ``x`` ``[B, T, width]`` with per-task weights ``[B, out, in]`` (MAML's
         adapted copies), each task's targets through its own layers (one batched product per layer).
         """
-        for layer in (*self.decision, self.output):
+        return self.head_after_input(_linear(x, self.decision[0]), baseline)
+
+    def head_after_input(self, pre_activation, baseline=None):
+        """:meth:`head` from the first decision layer's output W_1 [U; I] + b_1 on (its ReLU onwards)."""
+        x = pre_activation
+        for layer in (*self.decision[1:], self.output):
             x = _linear(x, layer) if isinstance(layer, nn.Linear) else layer(x)
         prediction = x.squeeze(-1)
         return prediction if baseline is None else prediction + baseline
