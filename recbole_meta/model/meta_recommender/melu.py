@@ -94,7 +94,10 @@ class MeLU(MetaRecommender):
     def head_after_input(self, pre_activation, baseline=None):
         """:meth:`head` from the first decision layer's output W_1 [U; I] + b_1 on (its ReLU onwards)."""
         x = pre_activation
-        for layer in (*self.decision[1:], self.output):
+        for layer in (
+            *list(self.decision)[1:],
+            self.output,
+        ):  # a list: higher's patched Sequential cannot slice
             x = _linear(x, layer) if isinstance(layer, nn.Linear) else layer(x)
         prediction = x.squeeze(-1)
         return prediction if baseline is None else prediction + baseline
