@@ -202,6 +202,7 @@ def _is_step_size(value):
 
 _KINDS = {
     "positive integer": lambda v: _is_int(v) and v > 0,
+    "positive number": lambda v: _is_number(v) and v > 0,
     "non-negative integer": lambda v: _is_int(v) and v >= 0,
     "integer": _is_int,
     "non-negative number": lambda v: _is_number(v) and v >= 0,
@@ -253,6 +254,16 @@ def check_option_values(final_config):
         if _is_int(value) or (isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value)):
             if not _KINDS["positive integer or a list of them"](value):
                 _raise_kind(key, "positive integer or a list of them", value)
+
+
+def check_option(config, key, kind):
+    """``config[key]`` when it is a ``kind`` (a kind of :data:`OPTION_KINDS`: ``"positive integer"``,
+    ``"positive number"``, ...), else a :class:`ConfigError` naming the option: the check a model or data
+    class makes of an option of its own when it reads it."""
+    value = config[key]
+    if not _KINDS[kind](value):
+        _raise_kind(key, kind, value)
+    return value
 
 
 def _raise_kind(key, kind, value):

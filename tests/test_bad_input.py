@@ -18,7 +18,7 @@ from recbole_meta.checkpoint import load_checkpoint, save_checkpoint
 from recbole_meta.cli import main
 from recbole_meta.config import Config
 from recbole_meta.data.atomic_files import DataFileError
-from recbole_meta.input_checks import ConfigError
+from recbole_meta.input_checks import ConfigError, check_option
 from tests.cold_start_helpers import build
 from tests.helpers import TEST_DATA
 
@@ -467,3 +467,15 @@ def test_ctrl_c_is_one_line(monkeypatch, capsys):
     assert main(["--model=BPR"]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "run_recbole_meta.py: interrupted (Ctrl-C); nothing was tested"
+
+
+@pytest.mark.parametrize(
+    "kind, good, bad",
+    [("positive integer", 3, (0, -1, 2.5, True, "3")), ("positive number", 0.1, (0, -0.5, False, "0.1"))],
+)
+def test_an_option_a_model_reads_itself_is_checked_like_the_core_options(kind, good, bad):
+    # MatchingNet's temperature, the episodes' batch sizes, the split's query size: one check, one message
+    assert check_option({"key": good}, "key", kind) == good
+    for value in bad:
+        with pytest.raises(ConfigError, match=f"^option key must be a {kind}, got {value!r}"):
+            check_option({"key": value}, "key", kind)

@@ -214,7 +214,7 @@ def test_bad_options_are_named():
         build("ProtoRec", "tiny", like_threshold=9, **SMALL)
     with pytest.raises(ValueError, match="attend_to"):
         build("MatchingNet", "tiny", attend_to="ratings", **SMALL)
-    with pytest.raises(ValueError, match="temperature"):
+    with pytest.raises(ValueError, match="option temperature must be a positive number, got 0"):
         build("MatchingNet", "tiny", temperature=0, **SMALL)
 
 

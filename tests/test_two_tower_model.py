@@ -305,7 +305,7 @@ def test_recbole_baselines_rank_only_the_new_items(model):
         ({"logq": "sampled"}, "logq: expected one of static, streaming, none"),
         ({"ssl_augment": ["rfm", "cfm"]}, "rfm and cfm are alternatives"),
         ({"item_cold_split": [0.9, 0.1]}, "item_cold_split: expected three positive fractions"),
-        ({"temperature": 0}, "temperature must be positive"),
+        ({"temperature": 0}, "option temperature must be a positive number, got 0"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(overrides, message):

@@ -47,6 +47,7 @@ import numpy as np
 
 from recbole_meta.data.fractions import fraction
 from recbole_meta.data.numeric_item_field import numeric_item_values
+from recbole_meta.input_checks import check_option
 
 STATES = ("warm", "user_cold", "item_cold", "user_item_cold")
 VALID_STATE = "valid"
@@ -97,9 +98,9 @@ class ColdStartSplit:
         self.dataset = dataset
         self.logger = getLogger()
         self.seed = int(config["seed"])
-        self.query_size = _positive_int(config, "query_size")
-        self.min_support = _positive_int(config, "min_support_size")
-        self.min_user_inter = _positive_int(config, "min_user_inter")
+        self.query_size = check_option(config, "query_size", "positive integer")
+        self.min_support = check_option(config, "min_support_size", "positive integer")
+        self.min_user_inter = check_option(config, "min_user_inter", "positive integer")
         self.max_user_inter = config["max_user_inter"]
         self.warm_holdout_fraction = fraction(
             config["warm_holdout_fraction"], "warm_holdout_fraction", upto_one=True
@@ -477,13 +478,6 @@ class ColdStartSplit:
         width = max(len(k) for k in self.report)
         lines = [f"  {key:<{width}}  {value}" for key, value in self.report.items()]
         return f"cold-start split (seed {self.seed}):\n" + "\n".join(lines)
-
-
-def _positive_int(config, key):
-    value = config[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return value
 
 
 def _flag(config, key):

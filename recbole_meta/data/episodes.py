@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from recbole.data.interaction import Interaction
 
+from recbole_meta.input_checks import check_option
+
 SUPPORT_ITEM, SUPPORT_RATING, SUPPORT_MASK = "support_item", "support_rating", "support_mask"
 QUERY_ITEM, QUERY_RATING, QUERY_MASK = "query_item", "query_rating", "query_mask"
 NOT_FULL_SORT = (
@@ -122,9 +124,7 @@ class EpisodeLoader:
         self.training = tasks is None
         self.uid_field = config["USER_ID_FIELD"]
         key = "meta_batch_size" if self.training else "eval_meta_batch_size"
-        self.batch_size = config[key]
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"{key} must be a positive integer, got {self.batch_size!r}")
+        self.batch_size = check_option(config, key, "positive integer")
         self.shuffle = self.training
         self.resample = bool(config["resample_episodes"])
         self.bucket = bool(config["bucket_by_length"])
@@ -265,9 +265,7 @@ def training_support_sizes(config, split):
     """(support sizes to draw from, or ``None`` for query-first episodes; ``min_train_support``) from the config."""
     from recbole_meta.data.cold_start_split import VALID_STATE
 
-    minimum = config["min_train_support"]
-    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
-        raise ValueError(f"min_train_support must be a positive integer, got {minimum!r}")
+    minimum = check_option(config, "min_train_support", "positive integer")
     value = config["train_support_size"]
     if value is None:
         return None, minimum

@@ -46,6 +46,7 @@ from recbole.utils import InputType
 from recbole_meta.distributed.gather import gather_rows_with_grad
 from recbole_meta.distributed.in_batch import check_scope, in_batch_candidates
 from recbole_meta.distributed.sharding import global_mean_loss, shard_bounds
+from recbole_meta.input_checks import check_option
 from recbole_meta.model.layers.feature_correlation import mutual_information_matrix
 from recbole_meta.model.layers.feature_masking import FeatureMasker, parse_augmentations
 from recbole_meta.model.layers.feature_tower import FeatureTower, field_specs
@@ -75,9 +76,7 @@ class SSLTwoTower(GeneralRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self._item_cache = None
-        self.temperature = float(config["temperature"])
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive (got {self.temperature})")
+        self.temperature = float(check_option(config, "temperature", "positive number"))
         self.ssl_alpha = float(config["ssl_alpha"])
         if self.ssl_alpha < 0:
             raise ValueError(f"ssl_alpha must be >= 0 (got {self.ssl_alpha}); 0 switches the SSL loss off")
@@ -179,9 +178,7 @@ class SSLTwoTower(GeneralRecommender):
         return {spec.name: getattr(self, f"{side}_table_{spec.name}")[ids] for spec in specs}
 
     def _init_ssl(self, config, dataset, item_fields, item_counts):
-        self.ssl_temperature = float(config["ssl_temperature"])
-        if self.ssl_temperature <= 0:
-            raise ValueError(f"ssl_temperature must be positive (got {self.ssl_temperature})")
+        self.ssl_temperature = float(check_option(config, "ssl_temperature", "positive number"))
         corpus_kind = (config["ssl_item_corpus"] or "train").lower()
         if corpus_kind == "train":
             corpus = torch.nonzero(item_counts > 0).squeeze(1)

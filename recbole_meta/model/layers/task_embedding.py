@@ -10,14 +10,8 @@ so a new item is embedded from its features. Used by MatchingNet and ProtoRec.
 import torch
 from torch import nn
 
+from recbole_meta.input_checks import check_option
 from recbole_meta.model.layers.feature_encoder import FeatureEncoder
-
-
-def check_positive(name, value, kind=float):
-    """``value`` as ``kind`` if it is a positive number, else a ``ValueError`` naming the option."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return kind(value)
 
 
 class TaskEmbedding(nn.Module):
@@ -25,8 +19,8 @@ class TaskEmbedding(nn.Module):
 
     def __init__(self, model, config, dataset):
         super().__init__()
-        size = check_positive("embedding_size", config["embedding_size"], int)
-        hidden = check_positive("hidden_size", config["hidden_size"], int)
+        size = check_option(config, "embedding_size", "positive integer")
+        hidden = check_option(config, "hidden_size", "positive integer")
         mask_unseen = config["mask_unseen_tokens"]
         self.user_encoder = FeatureEncoder(
             dataset, "user", config["user_features"], size, model.known_users(), mask_unseen

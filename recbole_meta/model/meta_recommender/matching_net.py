@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recbole_meta.model.layers.task_embedding import TaskEmbedding, check_positive
+from recbole_meta.input_checks import check_option
+from recbole_meta.model.layers.task_embedding import TaskEmbedding
 from recbole_meta.model.meta_recommender.abstract_meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.bias import BiasTerms
 from recbole_meta.registry import register_model
@@ -58,9 +59,9 @@ class MatchingNet(MetaRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.temperature = check_positive("temperature", config["temperature"])
+        self.temperature = float(check_option(config, "temperature", "positive number"))
         self.embed = TaskEmbedding(self, config, dataset)
-        gate_hidden = check_positive("gate_hidden_size", config["gate_hidden_size"], int)
+        gate_hidden = check_option(config, "gate_hidden_size", "positive integer")
         self.gate = nn.Sequential(
             nn.Linear(self.embed.output_size + 4, gate_hidden), nn.ReLU(), nn.Linear(gate_hidden, 1)
         )
