@@ -1,4 +1,4 @@
-"""The package installs as a wheel (non-editable) and still finds its properties/ yaml files."""
+"""The package installs as a wheel (non-editable) and still finds its properties/ yaml files and quick dataset."""
 
 import configparser
 import os
@@ -55,7 +55,11 @@ def test_installed_wheel_finds_properties(tmp_path):
         "p = c.properties_dir(); print(p);"
         f"assert p.startswith({str(target)!r});"
         f"cfg = c.Config('BPR', 'tiny', config_dict={{'data_path': {TEST_DATA!r}}}, argv=[]);"
-        "assert cfg['benchmark_dir'] == 'benchmark_results'"
+        "assert cfg['benchmark_dir'] == 'benchmark_results';"
+        # the --quick benchmarks' dataset ships inside the package
+        "from recbole_meta.benchmark.suite import QUICK_DATA_PATH as q;"
+        f"assert q.startswith({str(target)!r}), q;"
+        "assert sorted(os.listdir(os.path.join(q, 'tiny'))) == ['tiny.inter', 'tiny.item', 'tiny.user']"
     )
     # The target folder comes first and the checkout is not on the path: the installed copy is used.
     env = dict(os.environ, PYTHONPATH=str(target))
