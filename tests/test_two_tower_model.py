@@ -302,6 +302,10 @@ def test_recbole_baselines_rank_only_the_new_items(model):
         ({"ssl_batch_size": 1000}, r"ssl_batch_size=1000 must be between 2 and .* \(\d+ items"),
         ({"item_feature_fields": ["genre"]}, r"\['genre'\] not loaded from .*tiny\.item"),
         ({"user_feature_fields": ["occupation"]}, r"\['occupation'\] not loaded from .*tiny\.user"),
+        (
+            {"item_feature_fields": ["item_id"]},
+            "item_feature_fields lists the id field item_id; set item_id_in_tower",
+        ),
         ({"logq": "sampled"}, "logq: expected one of static, streaming, none"),
         ({"ssl_augment": ["rfm", "cfm"]}, "rfm and cfm are alternatives"),
         ({"item_cold_split": [0.9, 0.1]}, "item_cold_split: expected three positive fractions"),

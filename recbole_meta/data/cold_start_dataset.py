@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 from recbole.data.dataset import Dataset
 
+from recbole_meta.data.feature_fields import feature_file
 from recbole_meta.registry import PluginModelType, register_dataset
 
 
@@ -89,4 +90,4 @@ class ColdStartDataset(Dataset):
 
     def feature_file(self, source):
         """Path of the atomic file a feature source comes from (``'user'`` or ``'item'``), for messages."""
-        return os.path.join(self.dataset_path, f"{self.dataset_name}.{source}")
+        return feature_file(self, source)

@@ -26,6 +26,7 @@ import torch
 from recbole.utils import FeatureType
 
 from recbole_meta.data.episodes import one_task_batch
+from recbole_meta.data.feature_fields import feature_file
 from recbole_meta.model.layers.feature_encoder import FeatureEncoder
 from recbole_meta.model.meta_recommender import MetaRecommender
 from recbole_meta.model.meta_recommender.evidence import item_titles, select_evidence_candidates
@@ -99,8 +100,7 @@ class ColdStartRecommender:
     # ------------------------------------------------------------------------------------------ input
     def feature_file(self, source):
         """The atomic file of ``source`` (``'user'`` / ``'item'``), for messages."""
-        path = getattr(self.dataset, "feature_file", lambda s: f"{self.dataset.dataset_name}.{s}")(source)
-        return os.path.normpath(path)
+        return os.path.normpath(feature_file(self.dataset, source))
 
     def item_ids(self, tokens):
         """Remapped ids of raw item tokens; :class:`UnknownItemsError` names every unknown one."""

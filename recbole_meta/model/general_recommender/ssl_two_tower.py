@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 
+from recbole_meta.data.feature_fields import feature_file, loaded_feature_fields
 from recbole_meta.distributed.gather import gather_rows_with_grad
 from recbole_meta.distributed.in_batch import check_scope, in_batch_candidates
 from recbole_meta.distributed.sharding import global_mean_loss, shard_bounds
@@ -136,25 +137,11 @@ class SSLTwoTower(GeneralRecommender):
     def _tower_fields(self, dataset, side, config):
         """The tower's input fields: the id (if ``<side>_id_in_tower``) then the configured features."""
         id_field = self.USER_ID if side == "user" else self.ITEM_ID
-        feat = dataset.user_feat if side == "user" else dataset.item_feat
-        file = f"{dataset.dataset_path}/{dataset.dataset_name}.{side}"
-        loaded = [] if feat is None else [f for f in feat.columns if f != id_field]
-        configured = config[f"{side}_feature_fields"]
-        if configured is None:
-            features = loaded
-        else:
-            features = [configured] if isinstance(configured, str) else list(configured)
-            if features and feat is None:
-                raise ValueError(
-                    f"{side}_feature_fields lists {features}, but no {side} features are loaded: {file} is "
-                    f"missing or load_col has no '{side}' entry"
-                )
-            missing = [f for f in features if f not in loaded]
-            if missing:
-                raise ValueError(
-                    f"{side}_feature_fields: {missing} not loaded from {file} (loaded {side} fields: "
-                    f"{loaded or 'none'}); add them to load_col['{side}'] or remove them from {side}_feature_fields"
-                )
+        file = feature_file(dataset, side)
+        option = f"{side}_feature_fields"
+        features = loaded_feature_fields(dataset, side, config[option], option)
+        if id_field in features:
+            raise ValueError(f"{option} lists the id field {id_field}; set {side}_id_in_tower: True instead")
         if side == "item" and self.ssl_alpha > 0 and not features:
             raise ValueError(
                 f"ssl_alpha={self.ssl_alpha} needs item features for its masked views, but dataset "

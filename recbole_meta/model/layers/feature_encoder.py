@@ -24,33 +24,21 @@ import torch
 from recbole.utils import FeatureType
 from torch import nn
 
+from recbole_meta.data.feature_fields import feature_file, loaded_feature_fields
+
 _SUPPORTED = (FeatureType.TOKEN, FeatureType.TOKEN_SEQ, FeatureType.FLOAT)
 
 
 def feature_fields(dataset, source, fields):
     """The feature fields to embed for ``source`` (``'user'`` / ``'item'``), checked against the dataset.
 
-    ``fields=None`` means every loaded field of that file except the id. Raises ``ValueError`` naming the field
-    and the file when a configured field was not loaded, and for field types that cannot be embedded.
+    ``fields=None`` means every loaded field of that file except the id. Raises ``ValueError`` naming the option
+    and the file when a configured field was not loaded (:func:`~recbole_meta.data.feature_fields.loaded_feature_fields`),
+    and for field types that cannot be embedded.
     """
-    feat = dataset.user_feat if source == "user" else dataset.item_feat
-    id_field = dataset.uid_field if source == "user" else dataset.iid_field
-    path = (
-        dataset.feature_file(source)
-        if hasattr(dataset, "feature_file")
-        else f"{dataset.dataset_name}.{source}"
-    )
-    loaded = [] if feat is None else [f for f in feat.columns if f != id_field]
-    if fields is None:
-        fields = loaded
-    elif isinstance(fields, str):
-        fields = [fields]
+    fields = loaded_feature_fields(dataset, source, fields, f"{source}_features")
+    path = feature_file(dataset, source)
     for field in fields:
-        if field != id_field and field not in loaded:
-            raise ValueError(
-                f"{source}_features: field '{field}' is not loaded from {path} (loaded: {loaded or 'none'}); "
-                f"check the name, or add it to load_col.{source}"
-            )
         ftype = dataset.field2type[field]
         if ftype not in _SUPPORTED:
             raise ValueError(
