@@ -1,4 +1,4 @@
-"""Synthetic data generator: RecBole loads it, sizes as asked, seeded, planted popularity and preferences."""
+"""The planted-preferences generator: RecBole loads it, sizes as asked, seeded, popularity and taste planted."""
 
 import hashlib
 import os
