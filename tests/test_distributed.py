@@ -24,7 +24,8 @@ from tests.helpers import REPO_ROOT, TEST_DATA, run_python, write_atomic
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"nproc": 0}, "nproc must be an integer >= 1"),
+        ({"nproc": 0}, "option nproc must be a positive integer"),
+        ({"nproc": 2, "offset": -1}, "option offset must be a non-negative integer"),
         ({"nproc": 2, "world_size": 1}, "world_size must be -1"),
         ({"nproc": 2, "world_size": 3, "offset": 2}, "exceeds world_size=3"),
         ({"port": 70000}, "port must be a TCP port"),

@@ -16,6 +16,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from recbole_meta.input_checks import check_option
+
 BACKENDS = ("gloo", "nccl")
 _TORCHRUN_KEYS = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
 
@@ -35,19 +37,12 @@ def torchrun_environment():
     }
 
 
-def _positive_int(config, key, minimum):
-    value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def check_settings(config):
     """Validate the multi-process keys of a config dict; returns ``(nproc, world_size, offset)``.
 
     ``world_size: -1`` becomes ``nproc`` (one machine), as in RecBole's ``run_recboles``.
     """
-    nproc = _positive_int(config, "nproc", 1)
+    nproc = check_option(config, "nproc", "positive integer")
     world = config.get("world_size", -1)
     world = nproc if world in (None, -1) else world
     if isinstance(world, bool) or not isinstance(world, int) or world < nproc:
@@ -55,7 +50,7 @@ def check_settings(config):
             f"world_size must be -1 (= nproc) or the number of processes on all machines (>= nproc={nproc}), "
             f"got {config.get('world_size')!r}"
         )
-    offset = _positive_int(config, "offset", 0)
+    offset = check_option(config, "offset", "non-negative integer")
     if offset + nproc > world:
         raise ValueError(
             f"offset={offset} + nproc={nproc} exceeds world_size={world}: this machine's ranks are "

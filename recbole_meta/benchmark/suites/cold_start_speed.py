@@ -28,8 +28,8 @@ per-task weight copies in batched products. Config key ``maml_engine`` names tha
 * ``bucketing_speedup``: length-bucketed batches against the same tasks in meta-batches of a random order.
 
 Row ``MeLU-5-higher``: ``higher_speedup``, the same meta-step written with the ``higher`` library (per-task
-``innerloop_ctx``, :mod:`recbole_meta.benchmark.cold_start.maml_higher`) against the vectorised engine, on the same
-meta-batches; the record also holds the largest difference between their meta-gradients on the first
+``innerloop_ctx``, :mod:`recbole_meta.benchmark.cold_start.maml_higher`) against the vectorised engine, on the
+same meta-batches; the record also holds the largest difference between their meta-gradients on the first
 meta-batch. ``higher`` is the optional ``bench`` extra; without it the row is left out with one warning line.
 
 Run::
