@@ -9,7 +9,8 @@ machine do not inflate), and reports each as a ratio to FineAll:
 
 * ``PeterRec``: serial patches (a bottleneck of width d/4 after each of the 8 dilated convolutions) + LayerNorms
   trainable, as shipped (``patch_insertion: serial``, the model's default); each patch one fused autograd
-  function (:mod:`recbole_meta.model.sequential_recommender.model_patch`);
+  function (:mod:`recbole_meta.model.sequential_recommender.model_patch`, the up-projection's bias added with
+  the residual in one pass);
 * ``PeterRec-linear``: the same patches computed with their two ``nn.Linear`` layers (``ModelPatch.fused =
   False``, the implementation before the fused function; the same function, tested);
 * ``PeterRec-parallel`` / ``PeterRec-single``: the other insertions the model offers (``patch_insertion:
@@ -28,10 +29,17 @@ output: the embedding below it is frozen). With k = 3, h = d/4 and 8 convolution
 45 d^2 (0.625), serial PeterRec 56.75 d^2 (0.788), single 51 d^2 (0.708). So serial patches of width d/4
 cannot reach 0.8x FineAll by more than 1% even if every elementwise operation (LayerNorm, ReLU, masks, GELU,
 Adam), which both pay, were free; what the measured ratio adds above the arithmetic is that elementwise work and
-the per-operation overhead, larger at d 32 than at d 64. Profiled (torch.profiler, d 64, the machine shared):
-FrozenLN sits at its arithmetic, while the patches' matrix products take about three times what the same products
-take alone with their operands in cache: each reads and writes whole ``[6,400, d]`` activations for few
-multiply-adds per element (d/4 = 16 columns), so they are bound by memory traffic, not arithmetic.
+the per-operation overhead, larger at d 32 than at d 64. Where the rest goes (d 64, per step, one thread, CPU
+time timed around each operation inside the step, medians of 20 steps, the machine shared: FineAll 71.7 ms,
+FrozenLN 45.4, PeterRec 75.9): of PeterRec's 30.5 ms above FrozenLN, the patches' six thin matrix products take
+15.3 (about 20 G multiply-adds/s, against 36 for the convolutions: d/4 = 16 rows or columns is a poor shape for a
+CPU GEMM), their elementwise work 4.9 (GELU 1.1 and its backward 2.1, bias passes 1.7), the autograd function
+around them 1.5 forward, the other layers made slower by the larger working set 3.3 forward (convolution 1.5,
+residual add 0.6, ReLU 0.6, LayerNorm and masks 0.5), the backward outside the patches' products 3.8 (autograd and
+the same cache effect), Adam's 32 more tensors 0.9; copies none (each convolution's output is already contiguous
+in ``[positions, d]``). Reaching 0.8 x FineAll needs the patches within 12 ms: their products alone at the
+convolutions' rate would take 8.6. Splitting the rows into cache-sized chunks made the step slower (more, smaller
+products).
 
 Backbone as in the PeterRec suites (4 residual blocks = 8 dilated convolutions, kernel 3, dilations 1, 4; batch
 128, sequences of 50, vocabulary 1,700), at d 32 (``peterrec_synthetic_transfer``) and d 64 (``peterrec_profile``,
@@ -180,12 +188,13 @@ def peterrec_step(options):
             "mac_ratio_to_fine_all: the multiply-adds of the convolutions and patches against FineAll's (per "
             "position: a convolution 3d^2 forward, 3d^2 input gradient, 3d^2 weight gradient; a patch 6dh): serial "
             "PeterRec's 0.788 leaves no room under 0.8 for the elementwise work and per-operation overhead that the "
-            "measured ratio adds; in the step the patches' thin products (d/4 columns over 6,400 positions) are bound "
-            "by memory traffic, about three times their in-cache time (profiled). Run with --threads 1."
+            "measured ratio adds; in the step the patches' thin products (d/4 rows over 6,400 positions) run at about "
+            "half the convolutions' multiply-add rate (per-component breakdown in the suite's docstring). Run with "
+            "--threads 1."
         ),
         runs=runs,
         seeds=(0,),
-        config={"patch_function": "fused", "repeats": 15},
+        config={"patch_function": "fused, up bias with the residual", "repeats": 15},
         quick_config={"repeats": 1},
         mark_best=False,
         primary_metric="ratio_to_fine_all",
