@@ -163,7 +163,9 @@ def _patch_pair(channels, hidden, seed, dtype=torch.float64):
 @pytest.mark.parametrize("residual", ["serial", "parallel"])
 @pytest.mark.parametrize("frozen_patch", [False, True])
 @pytest.mark.parametrize("input_grad", [True, False])
-def test_fast_patch_equals_the_linear_layers_in_values_and_gradients(residual, frozen_patch, input_grad, layout):
+def test_fast_patch_equals_the_linear_layers_in_values_and_gradients(
+    residual, frozen_patch, input_grad, layout
+):
     """The fused patch function computes x + up(GELU(down x)) (serial) and base + up(GELU(down x)) (parallel)
     exactly as two nn.Linear layers do, with the same gradients for the input, the base and every weight, on a
     strided input (a permuted tensor) and on a contiguous one (a convolution's output in the backbone);

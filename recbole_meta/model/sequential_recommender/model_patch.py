@@ -142,7 +142,8 @@ class ModelPatch(nn.Module):
     def _patched(self, x, base):
         if not self.fused:
             return (x if base is None else base) + self.reference_branch(x)
-        rows = x.reshape(-1, x.shape[-1])  # [positions, d]: a view of a convolution's output, a copy if strided
+        # [positions, d]: a view of a convolution's output (a copy only if x is strided)
+        rows = x.reshape(-1, x.shape[-1])
         base = None if base is None else base.reshape(-1, base.shape[-1])
         out = _PatchFunction.apply(rows, base, self.down.weight, self.down.bias, self.up.weight, self.up.bias)
         return out.view(x.shape)
