@@ -184,3 +184,57 @@ def test_records_are_json_lines(tmp_path):
     run_suite(Suite("j", runs=[Run("a", lambda ctx: {"x": 1.0})], seeds=(0,)), tmp_path, progress=False)
     lines = (tmp_path / "j.jsonl").read_text().strip().split("\n")
     assert len(lines) == 1 and json.loads(lines[0])["status"] == "ok"
+
+
+def _seeded_draw(ctx):
+    """A run for worker processes (module level, so that it pickles): a seeded draw and the process id."""
+    return RunResult(metrics={"draw": float(np.random.rand())}, info={"pid": os.getpid()})
+
+
+def test_jobs_run_in_worker_processes_with_the_same_seeds_and_one_writer(tmp_path):
+    def suite():
+        return Suite(
+            "side", runs=[Run("a", _seeded_draw), Run("b", _seeded_draw, config={"k": 1})], seeds=(0, 1)
+        )
+
+    serial = run_suite(suite(), tmp_path / "serial", progress=False)
+    parallel = run_suite(suite(), tmp_path / "parallel", progress=False, jobs=2, threads=1)
+    assert len(serial.executed) == len(parallel.executed) == 4 and not parallel.failed
+    by_key = {}
+    for name in ("serial", "parallel"):
+        for record in read_records(tmp_path / name / "side.jsonl"):
+            by_key.setdefault((record["run"], record["seed"]), {})[name] = record
+    assert len(by_key) == 4
+    for pair in by_key.values():  # each run seeded as in one process: the same draw
+        assert pair["serial"]["metrics"] == pair["parallel"]["metrics"]
+        assert pair["serial"]["info"]["pid"] == os.getpid() != pair["parallel"]["info"]["pid"]
+        assert pair["parallel"]["environment"]["jobs"] == 2
+        assert pair["parallel"]["environment"]["torch_threads"] == 1
+        assert pair["parallel"]["info"]["cpu_seconds"] >= 0
+    assert by_key[("a", 0)]["parallel"]["metrics"] != by_key[("a", 1)]["parallel"]["metrics"]
+    # finished runs are resumed as in one process
+    again = run_suite(suite(), tmp_path / "parallel", progress=False, jobs=2, threads=1)
+    assert again.executed == [] and len(again.skipped) == 4
+
+
+def test_jobs_need_a_suite_that_pickles(tmp_path):
+    suite = Suite("closure", runs=[Run("a", lambda ctx: {"x": 1.0})], seeds=(0, 1))
+    with pytest.raises(ValueError, match="cannot be sent to worker processes"):
+        run_suite(suite, tmp_path, progress=False, jobs=2)
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        run_suite(suite, tmp_path, progress=False, jobs=0)
+
+
+def test_longest_first_orders_by_the_last_recorded_wall_time():
+    from recbole_meta.benchmark.runner import longest_first
+
+    runs = {name: Run(name, _seeded_draw) for name in ("fast", "slow", "new")}
+    plan = [(seed, runs[name], {}, None) for seed in (0, 1) for name in ("fast", "slow", "new")]
+    records = [
+        {"run": "slow", "status": "ok", "wall_seconds": 1.0},
+        {"run": "fast", "status": "ok", "wall_seconds": 5.0},
+        {"run": "slow", "status": "ok", "wall_seconds": 50.0},  # the latest record counts
+        {"run": "fast", "status": "failed", "wall_seconds": 500.0},  # a failed run's time does not
+    ]
+    ordered = [(item[1].name, item[0]) for item in longest_first(plan, records)]
+    assert ordered == [("new", 0), ("new", 1), ("slow", 0), ("slow", 1), ("fast", 0), ("fast", 1)]

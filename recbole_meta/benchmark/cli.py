@@ -55,6 +55,13 @@ def build_parser():
         default=None,
         help="torch CPU threads (default: torch's); recorded in each record",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs executing side by side, each in its own process (default 1); every worker gets --threads "
+        "torch threads, by default the CPUs shared out among the jobs",
+    )
     return parser
 
 
@@ -119,6 +126,8 @@ def main(argv=None):
         return 0
     if not args.suite:
         build_parser().error("a suite name is required (see --list)")
+    if args.jobs < 1:
+        build_parser().error(f"--jobs must be at least 1, got {args.jobs}")
     out_dir = os.path.abspath(args.out or default_out_dir(args.quick))
     os.makedirs(out_dir, exist_ok=True)
     try:
@@ -150,6 +159,8 @@ def main(argv=None):
             quick=args.quick,
             progress=not args.no_progress,
             runs=args.runs,
+            jobs=args.jobs,
+            threads=args.threads,
         )
         failed = summary.failed
         run_lines = summary.lines()

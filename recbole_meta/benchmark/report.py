@@ -260,10 +260,12 @@ def _environment_line(summary):
     envs = [r.get("environment") or {} for r in summary.records.values()]
     if not envs:
         return ""
-    keys = ("cpu", "cpu_count", "torch_threads", "python", "torch", "recbole", "git_commit")
+    keys = ("cpu", "cpu_count", "torch_threads", "jobs", "python", "torch", "recbole", "git_commit")
     parts = []
     for key in keys:
         seen = sorted({str(e.get(key)) for e in envs if e.get(key) not in (None, "")})
+        if key == "jobs" and seen in (["1"], []):
+            continue  # runs one at a time, the usual case: said only when some ran side by side
         if seen:
             parts.append(f"{key} {'/'.join(seen)}")
     dates = sorted(r.get("finished_at", "") for r in summary.records.values() if r.get("finished_at"))

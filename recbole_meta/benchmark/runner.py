@@ -4,11 +4,17 @@ Order is seed-major (all runs of seed 0, then seed 1, ...), so that ``Suite.prep
 data once. Each run executes with its run folder as working directory, its stdout/stderr (RecBole's console
 log included) captured in ``<run_dir>/console.log`` and the root logger's handlers set aside, so that
 RecBole's ``init_logger`` writes the run's own log file there and the progress bar stays readable.
+
+With ``jobs`` > 1 the runs execute side by side in that many worker processes (started fresh, ``spawn``), longest
+first by the wall time the results file last recorded for each run name, and the parent appends each record as
+its run finishes: one writer, so the file never interleaves. Each worker prepares the seeds it is given.
 """
 
 import contextlib
 import logging
+import math
 import os
+import pickle
 import platform
 import subprocess
 import sys
@@ -35,8 +41,8 @@ def run_dir_for(out_dir, suite_name, run_name, seed):
     return os.path.join(out_dir, "runs", suite_name, run_name, f"seed{seed}")
 
 
-def environment():
-    """Versions and hardware a record was measured with."""
+def environment(jobs=1):
+    """Versions and hardware a record was measured with (``jobs``: runs executing side by side)."""
     import numpy
     import recbole
     import torch
@@ -63,6 +69,7 @@ def environment():
         "recbole": recbole.__version__,
         "numpy": numpy.__version__,
         "torch_threads": torch.get_num_threads(),
+        "jobs": int(jobs),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "cpu_count": os.cpu_count(),
         "cpu": cpu,
@@ -125,7 +132,7 @@ def _progress(total, initial, desc, enabled):
     return tqdm(total=total, initial=initial, desc=desc, unit="run", disable=not enabled, file=sys.stderr)
 
 
-def run_suite(suite, out_dir, seeds=None, quick=False, progress=True, runs=None):
+def run_suite(suite, out_dir, seeds=None, quick=False, progress=True, runs=None, jobs=1, threads=None):
     """Run every (seed, run) of ``suite`` that has no successful record with the same config hash.
 
     Args:
@@ -135,6 +142,9 @@ def run_suite(suite, out_dir, seeds=None, quick=False, progress=True, runs=None)
         quick (bool): quick (CI) mode: ``Suite.quick_config`` is applied.
         progress (bool): show a progress bar (runs done / total, ETA).
         runs (list of str): only these run names (default: all).
+        jobs (int): runs executing side by side, each in its own worker process (1: in this process).
+        threads (int): torch CPU threads of each worker (default: the CPUs shared out among the jobs); with
+            ``jobs`` 1 the caller's setting is kept.
 
     Returns:
         SuiteRunSummary
@@ -159,27 +169,92 @@ def run_suite(suite, out_dir, seeds=None, quick=False, progress=True, runs=None)
                 summary.skipped.append((run.name, seed))
             else:
                 plan.append((seed, run, suite.run_config(run, quick), keys[run.name]))
-    env = environment() if plan else None
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     started = time.perf_counter()
     bar = _progress(len(plan) + len(summary.skipped), len(summary.skipped), suite.name, progress)
-    prepared = {}
+
+    def keep(record):
+        append_record(path, record)
+        run_name, seed = record["run"], record["seed"]
+        if record["status"] == "ok":
+            summary.executed.append((run_name, seed))
+        else:
+            summary.failed.append((run_name, seed, record["error"]))
+            bar.write(f"{suite.name}: run {run_name} seed {seed} failed: {record['error'].splitlines()[-1]}")
+        bar.update(1)
+
     try:
-        for seed, run, config, hashed in plan:
-            bar.set_postfix_str(f"{run.name} seed {seed}")
-            record = _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env)
-            append_record(path, record)
-            if record["status"] == "ok":
-                summary.executed.append((run.name, seed))
-            else:
-                summary.failed.append((run.name, seed, record["error"]))
-                bar.write(
-                    f"{suite.name}: run {run.name} seed {seed} failed: {record['error'].splitlines()[-1]}"
-                )
-            bar.update(1)
+        if jobs > 1 and len(plan) > 1:
+            _run_in_workers(
+                suite, longest_first(plan, read_records(path)), jobs, threads, quick, out_dir, keep
+            )
+        else:
+            env = environment() if plan else None
+            prepared = {}
+            for seed, run, config, hashed in plan:
+                bar.set_postfix_str(f"{run.name} seed {seed}")
+                keep(_execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env))
     finally:
         bar.close()
     summary.wall_seconds = time.perf_counter() - started
     return summary
+
+
+def longest_first(plan, records):
+    """``plan`` ordered by each run name's latest recorded wall time, longest first (runs without one first):
+    with runs side by side, a long run started last would leave the other workers idle while it finishes."""
+    last_wall = {}
+    for record in records:
+        if record.get("status") == "ok" and record.get("wall_seconds") is not None:
+            last_wall[record.get("run")] = record["wall_seconds"]
+    return sorted(plan, key=lambda item: -last_wall.get(item[1].name, math.inf))
+
+
+# Worker state: the suite (sent once per worker), its environment and the seeds it has prepared.
+_WORKER = {}
+
+
+def _init_worker(suite_bytes, threads, jobs):
+    import torch
+
+    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // jobs))
+    _WORKER.update(suite=pickle.loads(suite_bytes), env=environment(jobs), prepared={})
+
+
+def _execute_in_worker(run_name, seed, config, hashed, quick, out_dir):
+    suite = _WORKER["suite"]
+    run = next(run for run in suite.runs if run.name == run_name)
+    return _execute(suite, run, seed, config, hashed, quick, out_dir, _WORKER["prepared"], _WORKER["env"])
+
+
+def _run_in_workers(suite, plan, jobs, threads, quick, out_dir, keep):
+    """Execute ``plan`` in ``jobs`` worker processes; ``keep(record)`` as each run finishes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    try:
+        suite_bytes = pickle.dumps(suite)
+    except Exception as err:
+        raise ValueError(
+            f"jobs={jobs}: suite {suite.name} cannot be sent to worker processes ({_one_line(err)}); its runs "
+            "and hooks must be module-level functions, or run it with jobs=1"
+        ) from None
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(plan)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(suite_bytes, threads, jobs),
+    )
+    try:
+        futures = [
+            pool.submit(_execute_in_worker, run.name, seed, config, hashed, quick, out_dir)
+            for seed, run, config, hashed in plan
+        ]
+        for future in as_completed(futures):
+            keep(future.result())
+    finally:  # an interruption or a dead worker: queued runs are dropped, finished ones are already kept
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _one_line(err, limit=300):
@@ -252,11 +327,13 @@ def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
         )
         with isolated_run(run_dir):
             init_seed(seed, True)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             try:
                 with PeakMemory() as memory:
                     result = run.fn(ctx)
                 record["wall_seconds"] = time.perf_counter() - start
+                # CPU time of this process (all its threads): what the run costs whatever else the machine runs
+                record["info"]["cpu_seconds"] = round(time.process_time() - cpu_start, 1)
                 if not isinstance(result, RunResult):
                     result = RunResult(metrics=result)
                 record["metrics"] = normalize_metrics(result.metrics, where=f"run {run.name}")
