@@ -4,8 +4,12 @@ Split: leave-one-out in time order (each user's last interaction is the test ite
 validation item, everything earlier is training), so that the general models (BPR, NeuMF) and the sequential
 one (SASRec) are scored on exactly the same held-out interactions; full ranking over all items, training
 items excluded. Model hyperparameters are RecBole 1.2.1's defaults except where ``RUN_OVERRIDES`` says
-otherwise; training is capped at ``epochs`` with early stopping on validation NDCG@10 after ``stopping_step``
-evaluations without improvement, and the best validation checkpoint is tested.
+otherwise; training is capped at ``epochs`` and validated every ``eval_step`` epochs, with early stopping on
+validation NDCG@10 once ``stopping_step`` + 1 validations in a row bring no improvement (RecBole's rule), and the
+best validation checkpoint is tested.
+
+The documented command runs two runs side by side, one torch thread each:
+``python -m recbole_meta.benchmark baselines --jobs 2 --threads 1`` (see ``TIME`` below).
 """
 
 import os
@@ -20,16 +24,27 @@ SHARED = {
     "topk": [10],
     "valid_metric": "NDCG@10",
     "epochs": 50,
-    "stopping_step": 5,
-    "eval_step": 1,
+    # BPR and NeuMF validate every second epoch and stop after 3 validations without a better NDCG@10: the same
+    # patience in epochs (6) as RecBole's default of every epoch and 6 validations (stopping_step 5). NeuMF has
+    # no full_sort_predict, so RecBole scores all 943 x 1,682 user-item pairs through its MLP at each
+    # validation: 1.6-2.0 CPU-s, more than a training epoch (1.3 s); validating half as often saves about a
+    # third of its run. The best checkpoint is now chosen among even epochs only.
+    "eval_step": 2,
+    "stopping_step": 2,
     "train_batch_size": 2048,
+    # RecBole's default for full ranking; 2,048 and 8,192 measured within 5% of it for NeuMF's validation
+    # (larger batches are slower: 131,072 took 1.85x as long, its temporaries leave the cache)
     "eval_batch_size": 4096,
 }
 
 # SASRec at RecBole's defaults (hidden 64, inner 256, histories of 50) costs 2-3 minutes an epoch on 2 shared
 # CPUs (RecBole trains on every prefix of every history: ~97,000 sequences an epoch). To keep the suite near
 # ten minutes it runs a small SASRec (hidden 32, inner 64, 2 blocks, 2 heads, last 20 items) with more
-# updates an epoch (batch 512) for at most 15 epochs. Everything else is RecBole's default.
+# updates an epoch (batch 512; 256, 1,024 and 2,048 cost 6-10% more per sequence) for at most 15 epochs.
+# Its full-ranking validation costs 0.05 CPU-s against 16 s of training an epoch, so it validates every epoch
+# (stopping after 4 without improvement). Fewer epochs would change its result: run 15 epochs without
+# stopping (seed 0), its validation NDCG@10 still rises at the last epoch, at learning rate 0.001 (RecBole's)
+# as at 0.002. Everything else is RecBole's default.
 RUN_OVERRIDES = {
     "BPR": {},
     "NeuMF": {},
@@ -39,18 +54,19 @@ RUN_OVERRIDES = {
         "MAX_ITEM_LIST_LENGTH": 20,
         "train_batch_size": 512,
         "epochs": 15,
+        "eval_step": 1,
         "stopping_step": 3,
     },
 }
 
-# Why the suite takes more than ten minutes on 2 shared cores (measured with one torch thread, CPU time, so that
-# other processes' load does not count): a SASRec epoch here is ~19 s (about 97,000 training prefixes; dropout's
-# Bernoulli draws alone are ~35% of a step, and batches of 2048 cost more per sample than 512), a NeuMF epoch ~4 s
-# of training plus ~2 s of full-sort validation. With the epochs early stopping needs (SASRec 11-14, NeuMF 20-36),
-# the three models take ~8 CPU-minutes a seed, ~23 for three seeds: more than ten minutes even on an idle
-# machine. Larger full-sort evaluation batches do not help (eval_batch_size 131,072 made NeuMF's validation
-# 1.85x slower than 4096: large temporaries). Cutting the work means fewer epochs or another SASRec dropout,
-# which change the results; the suite keeps RecBole's protocol instead.
+# TIME. Where a seed's time goes (one torch thread, CPU seconds, measured in one process): building the dataset
+# and loaders 1.5 s (SASRec 2.8 s: the training prefixes); BPR 0.22 s an epoch and 0.12 s a validation; NeuMF
+# 1.3 s and 1.6-2.0 s; SASRec 16 s and 0.05 s. A third of a SASRec training step is dropout's Bernoulli masks
+# (torch takes 4 ms to draw a 512 x 20 x 32 mask here, 1 ms for as many uniform numbers), the rest is the
+# 2-block transformer and its backward. With the epochs early stopping needs (SASRec 11-14, NeuMF 20-36, BPR
+# 29-50) the suite is ~15 CPU-minutes, SASRec two thirds of it: one process cannot finish in ten minutes
+# without changing SASRec's result. Two runs side by side (--jobs 2, one thread each, longest runs first) share
+# it over both cores. (The records before this ran in one process with 2 threads on a loaded machine: 39 min.)
 QUICK = {
     "epochs": 1,
     "stopping_step": 1,
@@ -85,15 +101,18 @@ def baselines(options):
             "Leave-one-out split in time order (last interaction of each user = test, the one before = "
             "validation), full ranking over all items with training items excluded. RecBole's default "
             f"hyperparameters except a smaller SASRec (see the configuration below); at most "
-            f"{SHARED['epochs']} epochs (SASRec {RUN_OVERRIDES['SASRec']['epochs']}), early stopping after "
-            f"{SHARED['stopping_step']} (SASRec {RUN_OVERRIDES['SASRec']['stopping_step']}) validations "
-            "without a better NDCG@10; the best validation checkpoint is tested."
+            f"{SHARED['epochs']} epochs (SASRec {RUN_OVERRIDES['SASRec']['epochs']}), validated every "
+            f"{SHARED['eval_step']} epochs (SASRec every epoch), early stopping after "
+            f"{SHARED['stopping_step'] + 1} (SASRec {RUN_OVERRIDES['SASRec']['stopping_step'] + 1}) "
+            "validations in a row without a better NDCG@10; the best validation checkpoint is tested. Two "
+            "runs execute side by side (`--jobs 2`), one torch thread each; cpu_seconds is each run's CPU time."
         ),
         config=SHARED,
         quick_config=quick_config,
         runs=[recbole_run(name, name, config=overrides) for name, overrides in RUN_OVERRIDES.items()],
         seeds=(0, 1, 2),
         compare="SASRec",
-        info_columns=("epochs_run", "best_epoch"),
+        info_columns=("epochs_run", "best_epoch", "cpu_seconds"),
         primary_metric="ndcg@10",
+        regenerate_command="python -m recbole_meta.benchmark baselines --jobs 2 --threads 1",
     )
