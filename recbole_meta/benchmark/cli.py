@@ -66,7 +66,9 @@ def build_parser():
 
 
 def regenerate_command(suite, args):
-    if suite.regenerate_command:
+    """The command a report names: the suite's own for its full runs, else one built from the arguments (a
+    quick report names the quick command)."""
+    if suite.regenerate_command and not args.quick:
         return suite.regenerate_command
     parts = ["python -m recbole_meta.benchmark", suite.name]
     if args.seeds is not None and list(args.seeds) != suite.default_seeds(args.quick):
