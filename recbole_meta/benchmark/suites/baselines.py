@@ -64,9 +64,13 @@ RUN_OVERRIDES = {
 # 1.3 s and 1.6-2.0 s; SASRec 16 s and 0.05 s. A third of a SASRec training step is dropout's Bernoulli masks
 # (torch takes 4 ms to draw a 512 x 20 x 32 mask here, 1 ms for as many uniform numbers), the rest is the
 # 2-block transformer and its backward. With the epochs early stopping needs (SASRec 11-14, NeuMF 20-36, BPR
-# 29-50) the suite is ~15 CPU-minutes, SASRec two thirds of it: one process cannot finish in ten minutes
+# 29-50) the suite is 15-17.5 CPU-minutes, SASRec two thirds of it: one process cannot finish in ten minutes
 # without changing SASRec's result. Two runs side by side (--jobs 2, one thread each, longest runs first) share
-# it over both cores. (The records before this ran in one process with 2 threads on a loaded machine: 39 min.)
+# it over both cores. Measured with this command: the runs' CPU times sum to 17.5 min (SASRec 3.5-4.5 min a
+# seed, NeuMF 0.9-1.8, BPR 0.2-0.4); in the order the command runs them, two idle cores finish in 8.8 min
+# (about 9 with start-up). On this machine shared with other jobs (load average 4-7) it took 31.6 min; the
+# records before it (one process, 2 threads, loaded machine) 39 min. Test metrics: identical on every seed
+# except NeuMF seed 2, whose best checkpoint moved one epoch earlier (best_epoch 26 -> 25; NDCG@10 +0.0003).
 QUICK = {
     "epochs": 1,
     "stopping_step": 1,
