@@ -225,6 +225,32 @@ def test_jobs_need_a_suite_that_pickles(tmp_path):
         run_suite(suite, tmp_path, progress=False, jobs=0)
 
 
+def _dies(ctx):
+    """A run whose worker process dies without a Python exception (as when killed or out of memory)."""
+    os._exit(3)
+
+
+def test_a_dead_worker_leaves_a_failed_record_for_every_unfinished_run(tmp_path):
+    suite = Suite("dead", runs=[Run("dies", _dies), Run("a", _seeded_draw)], seeds=(0, 1))
+    summary = run_suite(suite, tmp_path, progress=False, jobs=2, threads=1)
+    records = read_records(tmp_path / "dead.jsonl")
+    assert sorted((r["run"], r["seed"]) for r in records) == [("a", 0), ("a", 1), ("dies", 0), ("dies", 1)]
+    dead = [r for r in records if r["run"] == "dies"]
+    assert all(r["status"] == "failed" and "worker process died" in r["error"] for r in dead)
+    assert len(summary.failed) + len(summary.executed) == 4
+
+
+def test_jobs_refuse_a_suite_that_prepares_each_seed_once(tmp_path):
+    suite = Suite("prep", runs=[Run("a", _seeded_draw)], seeds=(0, 1), prepare=_prepare_nothing)
+    with pytest.raises(ValueError, match="jobs=2: suite prep prepares each seed's data once"):
+        run_suite(suite, tmp_path, progress=False, jobs=2)
+    assert len(run_suite(suite, tmp_path, progress=False, jobs=1).executed) == 2
+
+
+def _prepare_nothing(seed, config, quick, out_dir):
+    return {"seed": seed}
+
+
 def test_longest_first_orders_by_the_last_recorded_wall_time():
     from recbole_meta.benchmark.runner import longest_first
 

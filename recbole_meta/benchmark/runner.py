@@ -1,13 +1,14 @@
 """Execute a suite: every (seed, run) not already done, one record appended as each finishes.
 
 Order is seed-major (all runs of seed 0, then seed 1, ...), so that ``Suite.prepare`` builds each seed's
-data once. Each run executes with its run folder as working directory, its stdout/stderr (RecBole's console
+data once (a suite with a ``prepare`` hook therefore runs in one process). Each run executes with its run folder as working directory, its stdout/stderr (RecBole's console
 log included) captured in ``<run_dir>/console.log`` and the root logger's handlers set aside, so that
 RecBole's ``init_logger`` writes the run's own log file there and the progress bar stays readable.
 
 With ``jobs`` > 1 the runs execute side by side in that many worker processes (started fresh, ``spawn``), longest
 first by the wall time the results file last recorded for each run name, and the parent appends each record as
-its run finishes: one writer, so the file never interleaves. Each worker prepares the seeds it is given.
+its run finishes: one writer, so the file never interleaves. A worker that dies (killed, out of memory) stops
+the pool: every run not finished by then gets a failed record saying so (a rerun resumes them).
 """
 
 import contextlib
@@ -171,6 +172,11 @@ def run_suite(suite, out_dir, seeds=None, quick=False, progress=True, runs=None,
                 plan.append((seed, run, suite.run_config(run, quick), keys[run.name]))
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if jobs > 1 and suite.prepare is not None:
+        raise ValueError(
+            f"jobs={jobs}: suite {suite.name} prepares each seed's data once for all its runs (Suite.prepare), "
+            "which needs one process: run it with jobs=1"
+        )
     started = time.perf_counter()
     bar = _progress(len(plan) + len(summary.skipped), len(summary.skipped), suite.name, progress)
 
@@ -232,6 +238,7 @@ def _run_in_workers(suite, plan, jobs, threads, quick, out_dir, keep):
     """Execute ``plan`` in ``jobs`` worker processes; ``keep(record)`` as each run finishes."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     try:
         suite_bytes = pickle.dumps(suite)
@@ -240,21 +247,34 @@ def _run_in_workers(suite, plan, jobs, threads, quick, out_dir, keep):
             f"jobs={jobs}: suite {suite.name} cannot be sent to worker processes ({_one_line(err)}); its runs "
             "and hooks must be module-level functions, or run it with jobs=1"
         ) from None
+    workers = min(jobs, len(plan))
     pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(plan)),
+        max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(suite_bytes, threads, jobs),
+        initargs=(suite_bytes, threads, workers),
     )
     try:
-        futures = [
-            pool.submit(_execute_in_worker, run.name, seed, config, hashed, quick, out_dir)
-            for seed, run, config, hashed in plan
-        ]
+        futures = {}
+        for item in plan:
+            seed, run, config, hashed = item
+            futures[pool.submit(_execute_in_worker, run.name, seed, config, hashed, quick, out_dir)] = item
         for future in as_completed(futures):
-            keep(future.result())
-    finally:  # an interruption or a dead worker: queued runs are dropped, finished ones are already kept
+            try:
+                keep(future.result())
+            except BrokenProcessPool as err:  # a worker died: this run has no result, the finished ones count
+                seed, run, config, hashed = futures[future]
+                keep(_lost_run_record(suite, run, seed, config, hashed, quick, out_dir, _one_line(err)))
+    finally:  # an interruption: queued runs are dropped, finished ones are already kept
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _lost_run_record(suite, run, seed, config, hashed, quick, out_dir, error):
+    """The failed record of a run whose worker process died before the run returned."""
+    record = _new_record(suite, run, seed, config, hashed, quick, out_dir, env=None)
+    record["error"] = record["error_summary"] = f"its worker process died before the run returned: {error}"
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return record
 
 
 def _one_line(err, limit=300):
@@ -284,11 +304,10 @@ def _prepare(suite, seed, quick, out_dir, prepared):
     return prepared[seed]
 
 
-def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
-    from recbole.utils import init_seed
-
+def _new_record(suite, run, seed, config, hashed, quick, out_dir, env):
+    """A run's record before it executes: what it is, with status ``failed`` until it succeeds."""
     run_dir = run_dir_for(out_dir, suite.name, run.name, seed)
-    record = {
+    return {
         "suite": suite.name,
         "run": run.name,
         "seed": int(seed),
@@ -309,6 +328,13 @@ def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
         "run_dir": os.path.relpath(run_dir, out_dir),
         "environment": env,
     }
+
+
+def _execute(suite, run, seed, config, hashed, quick, out_dir, prepared, env):
+    from recbole.utils import init_seed
+
+    run_dir = run_dir_for(out_dir, suite.name, run.name, seed)
+    record = _new_record(suite, run, seed, config, hashed, quick, out_dir, env)
     data, prepare_seconds, prepare_error = _prepare(suite, seed, quick, out_dir, prepared)
     record["info"]["prepare_seconds"] = prepare_seconds
     if prepare_error is not None:

@@ -92,6 +92,13 @@ def _quick_dataset(out_dir):
     }
 
 
+def _patience_epochs(name):
+    """Epochs without a better validation score after which RecBole stops run ``name``: it stops at the
+    (stopping_step + 1)-th validation without improvement, one every eval_step epochs."""
+    settings = {**SHARED, **RUN_OVERRIDES[name]}
+    return (settings["stopping_step"] + 1) * settings["eval_step"]
+
+
 @register_suite
 def baselines(options):
     quick_config = dict(QUICK)
@@ -107,7 +114,8 @@ def baselines(options):
             f"hyperparameters except a smaller SASRec (see the configuration below); at most "
             f"{SHARED['epochs']} epochs (SASRec {RUN_OVERRIDES['SASRec']['epochs']}), validated every epoch "
             "(NeuMF every second epoch: its validation costs more than an epoch of training), early stopping "
-            "after 6 epochs (SASRec 4) without a better validation NDCG@10; the best validation checkpoint is "
+            f"after {_patience_epochs('BPR')} epochs (SASRec {_patience_epochs('SASRec')}) without a better "
+            "validation NDCG@10; the best validation checkpoint is "
             "tested. Two runs execute side by side (`--jobs 2`), one torch thread each; cpu_seconds is each "
             "run's CPU time."
         ),

@@ -96,7 +96,8 @@ TASTE_ONLY = {"interaction_std": 0.0}
 
 
 def _planted_data(ctx):
-    """The seed's planted dataset for the run's ``planted`` settings: generated once, then read from disk."""
+    """The seed's planted dataset for the run's ``planted`` settings, written for each run (the same seed and
+    settings give the same bytes) and read from disk by RecBole."""
     planted = {**ctx.config["planted"], **ctx.config.get("planted_change", {})}
     tag = config_hash(planted, ctx.quick)
     data_dir = os.path.join(ctx.out_dir, "data", "cold_start_synthetic")

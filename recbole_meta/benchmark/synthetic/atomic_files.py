@@ -50,9 +50,13 @@ def write_atomic_file(path, header, columns):
     if len(header) != len(columns):
         raise ValueError(f"{path}: {len(header)} header fields for {len(columns)} columns")
     frame = pd.DataFrame({str(i): column for i, column in enumerate(columns)})
-    with open(path, "w", encoding="utf-8", newline="\n") as file:
+    # Written beside the file, then moved over it in one step: a process reading the same dataset meanwhile
+    # (another benchmark process generating the same seed) sees the old file or the new one, never a part.
+    partial = f"{path}.{os.getpid()}.partial"
+    with open(partial, "w", encoding="utf-8", newline="\n") as file:
         file.write("\t".join(header) + "\n")
         frame.to_csv(file, sep="\t", header=False, index=False, lineterminator="\n")
+    os.replace(partial, path)
 
 
 def generator_options(generator, table, options):
