@@ -23,6 +23,7 @@ import shutil
 import numpy as np
 
 from recbole_meta.data.cold_start_split import VALID_STATE
+from recbole_meta.data.feature_fields import feature_file
 
 PARTS = ("train", "valid", "test")
 
@@ -83,7 +84,7 @@ def export_cold_start_split(split, folder, name):
             ):
                 file.write(f"{u}\t{i}\t{r:g}\n")
     for source in ("user", "item"):
-        path = os.path.join(dataset.dataset_path, f"{dataset.dataset_name}.{source}")
+        path = feature_file(dataset, source)
         if os.path.isfile(path):
             shutil.copyfile(path, os.path.join(target, f"{name}.{source}"))
     return rows

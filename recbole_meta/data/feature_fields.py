@@ -10,7 +10,7 @@ import os
 
 
 def feature_file(dataset, side):
-    """Path of the atomic file of ``side`` (``'user'`` or ``'item'``) of a RecBole dataset, for messages."""
+    """Path of the atomic file of ``side`` (``'user'`` or ``'item'``) of a RecBole dataset."""
     return os.path.join(dataset.dataset_path, f"{dataset.dataset_name}.{side}")
 
 
