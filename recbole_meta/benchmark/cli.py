@@ -154,16 +154,20 @@ def main(argv=None):
     if not args.report_only:
         from recbole_meta.benchmark.runner import run_suite
 
-        summary = run_suite(
-            suite,
-            out_dir,
-            seeds=args.seeds,
-            quick=args.quick,
-            progress=not args.no_progress,
-            runs=args.runs,
-            jobs=args.jobs,
-            threads=args.threads,
-        )
+        try:  # a run's own failure becomes its record; what is raised here is a bad request (runs, jobs)
+            summary = run_suite(
+                suite,
+                out_dir,
+                seeds=args.seeds,
+                quick=args.quick,
+                progress=not args.no_progress,
+                runs=args.runs,
+                jobs=args.jobs,
+                threads=args.threads,
+            )
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         failed = summary.failed
         run_lines = summary.lines()
     report, _ = write_outputs(suite, args, out_dir)
