@@ -264,3 +264,33 @@ def test_longest_first_orders_by_the_last_recorded_wall_time():
     ]
     ordered = [(item[1].name, item[0]) for item in longest_first(plan, records)]
     assert ordered == [("new", 0), ("new", 1), ("slow", 0), ("slow", 1), ("fast", 0), ("fast", 1)]
+
+
+def test_longest_first_places_a_run_without_records_by_its_expected_seconds():
+    from recbole_meta.benchmark.runner import longest_first
+
+    runs = {
+        "short": Run("short", _seeded_draw, expected_seconds=10.0),
+        "long": Run("long", _seeded_draw, expected_seconds=300.0),
+        "unknown": Run("unknown", _seeded_draw),
+        "measured": Run("measured", _seeded_draw, expected_seconds=1.0),
+    }
+    plan = [(seed, run, {}, None) for seed in (0, 1) for run in runs.values()]
+    # a recorded wall time outranks the hint: "measured" took 100 s, not the 1 s its hint says
+    records = [{"run": "measured", "status": "ok", "wall_seconds": 100.0}]
+    ordered = [(item[1].name, item[0]) for item in longest_first(plan, records)]
+    assert ordered == [
+        ("unknown", 0),
+        ("unknown", 1),
+        ("long", 0),
+        ("long", 1),
+        ("measured", 0),
+        ("measured", 1),
+        ("short", 0),
+        ("short", 1),
+    ]
+
+
+def test_expected_seconds_must_be_positive():
+    with pytest.raises(ValueError, match="run slow: `expected_seconds` must be > 0 seconds, got -3"):
+        Run("slow", _seeded_draw, expected_seconds=-3)

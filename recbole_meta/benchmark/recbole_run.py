@@ -8,14 +8,14 @@ from functools import partial
 from recbole_meta.benchmark.suite import Run, RunResult
 
 
-def recbole_run(name, model, config=None, config_files=None, keep_checkpoint=False):
+def recbole_run(name, model, config=None, config_files=None, keep_checkpoint=False, expected_seconds=None):
     """A :class:`Run` that trains ``model`` with ``run_recbole_meta`` and reports its test metrics.
 
     The run's config is ``Suite.config`` < ``config`` (< ``Suite.quick_config``); it must contain ``dataset``
     and may contain any RecBole key. Paths in it (``data_path``, ``config_files``) must be absolute: the run
     executes inside its run folder. ``seed`` is set from the suite's seed, ``checkpoint_dir`` to the run
     folder; the best model on validation is tested (``saved=True``) and its checkpoint deleted afterwards
-    unless ``keep_checkpoint``.
+    unless ``keep_checkpoint``. ``expected_seconds``: see :class:`Run` (ordering only).
 
     Returns metrics = RecBole's ``test_result`` (flat, e.g. ``ndcg@10``), trainable parameters, and in
     ``info`` the best validation score and result, the epochs trained and the best epoch (read from RecBole's
@@ -30,6 +30,7 @@ def recbole_run(name, model, config=None, config_files=None, keep_checkpoint=Fal
         fn=partial(train_and_test, keep_checkpoint=keep_checkpoint),
         config=run_config,
         defaults=yaml_defaults,
+        expected_seconds=expected_seconds,
     )
 
 

@@ -1,14 +1,16 @@
 """Execute a suite: every (seed, run) not already done, one record appended as each finishes.
 
 Order is seed-major (all runs of seed 0, then seed 1, ...), so that ``Suite.prepare`` builds each seed's
-data once (a suite with a ``prepare`` hook therefore runs in one process). Each run executes with its run folder as working directory, its stdout/stderr (RecBole's console
-log included) captured in ``<run_dir>/console.log`` and the root logger's handlers set aside, so that
-RecBole's ``init_logger`` writes the run's own log file there and the progress bar stays readable.
+data once (a suite with a ``prepare`` hook therefore runs in one process). Each run executes with its run
+folder as working directory, its stdout/stderr (RecBole's console log included) captured in
+``<run_dir>/console.log`` and the root logger's handlers set aside, so that RecBole's ``init_logger`` writes
+the run's own log file there and the progress bar stays readable.
 
-With ``jobs`` > 1 the runs execute side by side in that many worker processes (started fresh, ``spawn``), longest
-first by the wall time the results file last recorded for each run name, and the parent appends each record as
-its run finishes: one writer, so the file never interleaves. A worker that dies (killed, out of memory) stops
-the pool: every run not finished by then gets a failed record saying so (a rerun resumes them).
+With ``jobs`` > 1 the runs execute side by side in that many worker processes (started fresh, ``spawn``),
+longest first by the wall time the results file last recorded for each run name (else by
+``Run.expected_seconds``), and the parent appends each record as its run finishes: one writer, so the file
+never interleaves. A worker that dies (killed, out of memory) stops the pool: every run not finished by then
+gets a failed record saying so (a rerun resumes them).
 """
 
 import contextlib
@@ -208,13 +210,20 @@ def run_suite(suite, out_dir, seeds=None, quick=False, progress=True, runs=None,
 
 
 def longest_first(plan, records):
-    """``plan`` ordered by each run name's latest recorded wall time, longest first (runs without one first):
-    with runs side by side, a long run started last would leave the other workers idle while it finishes."""
+    """``plan`` ordered longest first: with runs side by side, a long run started last would leave the other
+    workers idle while it finishes. A run's length is the wall time the results file last recorded for its
+    name, else its ``Run.expected_seconds``; runs with neither go first (their length is unknown)."""
     last_wall = {}
     for record in records:
         if record.get("status") == "ok" and record.get("wall_seconds") is not None:
             last_wall[record.get("run")] = record["wall_seconds"]
-    return sorted(plan, key=lambda item: -last_wall.get(item[1].name, math.inf))
+
+    def length(item):
+        run = item[1]
+        known = last_wall.get(run.name, run.expected_seconds)
+        return math.inf if known is None else known
+
+    return sorted(plan, key=lambda item: -length(item))
 
 
 # Worker state: the suite (sent once per worker), its environment and the seeds it has prepared.

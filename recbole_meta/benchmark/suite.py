@@ -88,18 +88,25 @@ class Run:
     ``defaults`` (optional): ``defaults(config) -> dict`` of the settings the run reads from files the config
     does not show (yaml defaults; :func:`recbole_meta.benchmark.recbole_run.yaml_defaults` for RecBole runs);
     their hash is recorded too, so that a changed default also makes the run run again.
+    ``expected_seconds`` (optional): the run's rough wall time, for ordering only. With runs side by side
+    (``--jobs``) the runner starts the longest first, by the wall time the results file last recorded; a run
+    the file has no record of (a new results folder) is placed by this figure instead. It never enters a
+    record or a hash.
     """
 
     name: str
     fn: Callable
     config: Mapping = field(default_factory=dict)
     defaults: Callable | None = None
+    expected_seconds: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise ValueError(f"run name must be a non-empty string without '/', got {self.name!r}")
         if not callable(self.fn):
             raise TypeError(f"run {self.name}: `fn` must be callable, got {type(self.fn).__name__}")
+        if self.expected_seconds is not None and not self.expected_seconds > 0:
+            raise ValueError(f"run {self.name}: `expected_seconds` must be > 0 seconds, got {self.expected_seconds!r}")
 
 
 # ---------------------------------------------------------------------------------------------- suite level

@@ -37,9 +37,11 @@ SHARED = {
 # ten minutes it runs a small SASRec (hidden 32, inner 64, 2 blocks, 2 heads, last 20 items) with more
 # updates an epoch (batch 512; 256, 1,024 and 2,048 cost 6-10% more per sequence) for at most 15 epochs.
 # Its full-ranking validation costs 0.05 CPU-s against 16 s of training an epoch, so it validates every epoch
-# (stopping after 4 validations without improvement). Fewer epochs would change its result: run 15 epochs without
-# stopping (seed 0), its validation NDCG@10 still rises at the last epoch, at learning rate 0.001 (RecBole's)
-# as at 0.002. Everything else is RecBole's default.
+# and stops after 3 validations without improvement (stopping_step 2). With 4 (stopping_step 3) every seed's best
+# epoch (9, 6, 8) was followed by 4 worse ones, so 3 give the same checkpoint and identical test metrics on all
+# three seeds, one epoch (16 s) sooner. A higher cap would change its result: run 15 epochs without stopping
+# (seed 0), its validation NDCG@10 still rises at the last epoch, at learning rate 0.001 (RecBole's) as at
+# 0.002. Everything else is RecBole's default.
 RUN_OVERRIDES = {
     # BPR validates every epoch: its validation (0.12 CPU-s) costs half a training epoch (0.22 s), and every
     # second epoch changed its stopping point (seed 2: 48 epochs instead of 29) for 3 s saved a seed.
@@ -55,22 +57,27 @@ RUN_OVERRIDES = {
         "MAX_ITEM_LIST_LENGTH": 20,
         "train_batch_size": 512,
         "epochs": 15,
-        "stopping_step": 3,
+        "stopping_step": 2,
     },
 }
+
+# Each run's rough wall time on one thread (seconds, measured), so that ``--jobs 2`` starts the three SASRecs
+# first even in a new results folder (it orders by recorded wall times once it has them): in seed order the
+# last SASRec started after everything else and ran alone for four minutes.
+EXPECTED_SECONDS = {"BPR": 25, "NeuMF": 90, "SASRec": 250}
 
 # TIME. Where a seed's time goes (one torch thread, CPU seconds, measured in one process): building the dataset
 # and loaders 1.5 s (SASRec 2.8 s: the training prefixes); BPR 0.22 s an epoch and 0.12 s a validation; NeuMF
 # 1.3 s and 1.6-2.0 s; SASRec 16 s and 0.05 s. A third of a SASRec training step is dropout's Bernoulli masks
-# (torch takes 4 ms to draw a 512 x 20 x 32 mask here, 1 ms for as many uniform numbers), the rest is the
-# 2-block transformer and its backward. With the epochs early stopping needs (SASRec 11-14, NeuMF 20-36, BPR
-# 29-50) the suite is 15-17.5 CPU-minutes, SASRec two thirds of it: one process cannot finish in ten minutes
-# without changing SASRec's result. Two runs side by side (--jobs 2, one thread each, longest runs first) share
-# it over both cores. Measured with this command: the runs' CPU times sum to 17.5 min (SASRec 3.5-4.5 min a
-# seed, NeuMF 0.9-1.8, BPR 0.2-0.4); in the order the command runs them, two idle cores finish in 8.8 min
-# (about 9 with start-up). On this machine shared with other jobs (load average 4-7) it took 31.6 min; the
-# records before it (one process, 2 threads, loaded machine) 39 min. Test metrics: identical on every seed
-# except NeuMF seed 2, whose best checkpoint moved one epoch earlier (best_epoch 26 -> 25; NDCG@10 +0.0003).
+# (torch takes 4 ms to draw a 512 x 20 x 32 mask here, 1 ms for as many uniform numbers; drawing them another
+# way would change every seeded result), the rest is the 2-block transformer and its backward. With the epochs
+# early stopping needs (SASRec 10-13, NeuMF 20-36, BPR 29-50) the suite is about 16 CPU-minutes, SASRec two
+# thirds of it: one process cannot finish in ten minutes without changing SASRec's result. Two runs side by side
+# (--jobs 2, one thread each) share it over both cores, the three SASRecs first (EXPECTED_SECONDS). Measured
+# with the documented command into an empty results folder on an idle machine: 8.1 min wall (485 s), the runs'
+# CPU times summing to 15.9 min (SASRec 3.2-4.2 min a seed, NeuMF 0.9-1.6, BPR 0.2-0.3); test metrics identical
+# to the records before on all 9 runs. Before (seed order, SASRec patience 4): 11.9 min; on the machine shared
+# with other jobs (load average 4-7) 31.6 min.
 QUICK = {
     "epochs": 1,
     "stopping_step": 1,
@@ -121,7 +128,10 @@ def baselines(options):
         ),
         config=SHARED,
         quick_config=quick_config,
-        runs=[recbole_run(name, name, config=overrides) for name, overrides in RUN_OVERRIDES.items()],
+        runs=[
+            recbole_run(name, name, config=overrides, expected_seconds=EXPECTED_SECONDS[name])
+            for name, overrides in RUN_OVERRIDES.items()
+        ],
         seeds=(0, 1, 2),
         compare="SASRec",
         info_columns=("epochs_run", "best_epoch", "cpu_seconds"),
