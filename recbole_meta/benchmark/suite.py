@@ -106,7 +106,9 @@ class Run:
         if not callable(self.fn):
             raise TypeError(f"run {self.name}: `fn` must be callable, got {type(self.fn).__name__}")
         if self.expected_seconds is not None and not self.expected_seconds > 0:
-            raise ValueError(f"run {self.name}: `expected_seconds` must be > 0 seconds, got {self.expected_seconds!r}")
+            raise ValueError(
+                f"run {self.name}: `expected_seconds` must be > 0 seconds, got {self.expected_seconds!r}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------- suite level
