@@ -166,3 +166,30 @@ def test_mean_std_and_loglog_slope():
     assert mean_std([5.0]) == (5.0, 0.0)
     assert loglog_slope([10, 100, 1000], [3 * n**1.5 for n in (10, 100, 1000)]) == pytest.approx(1.5)
     assert math.isnan(loglog_slope([10], [1.0]))
+
+
+def _timed(finished_at, wall_seconds):
+    return {"finished_at": finished_at, "wall_seconds": wall_seconds}
+
+
+def test_end_to_end_time_of_runs_side_by_side_and_one_after_another():
+    from recbole_meta.benchmark.report import end_to_end_seconds
+
+    # two workers: 0-300 s and 0-200 s then 200-290 s -> 300 s end to end for 590 s of runs
+    side_by_side = [
+        _timed("2026-12-02T01:05:00+00:00", 300.0),
+        _timed("2026-12-02T01:03:20+00:00", 200.0),
+        _timed("2026-12-02T01:04:50+00:00", 90.0),
+    ]
+    assert end_to_end_seconds(side_by_side) == 300.0
+    one_after_another = [_timed("2026-12-02T01:01:00+00:00", 60.0), _timed("2026-12-02T01:03:05+00:00", 120.0)]
+    assert end_to_end_seconds(one_after_another) == 185.0
+
+
+def test_end_to_end_time_is_not_claimed_for_runs_resumed_in_another_sitting():
+    from recbole_meta.benchmark.report import end_to_end_seconds
+
+    resumed_next_day = [_timed("2026-12-01T01:01:00+00:00", 60.0), _timed("2026-12-02T01:01:00+00:00", 60.0)]
+    assert end_to_end_seconds(resumed_next_day) is None
+    assert end_to_end_seconds([_timed("2026-12-02T01:01:00+00:00", None)]) is None
+    assert end_to_end_seconds([{"wall_seconds": 5.0}]) is None

@@ -5,6 +5,7 @@ import math
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from recbole_meta.benchmark.records import FLAT_STATE, latest_ok, options_added
 from recbole_meta.benchmark.stats import mean_std, paired_comparison
@@ -271,7 +272,29 @@ def _environment_line(summary):
     dates = sorted(r.get("finished_at", "") for r in summary.records.values() if r.get("finished_at"))
     if dates:
         parts.append(f"finished {dates[0][:10]} to {dates[-1][:10]}")
-    return "Measured with: " + ", ".join(parts) + "."
+    line = "Measured with: " + ", ".join(parts) + "."
+    span = end_to_end_seconds(summary.records.values())
+    if span is not None:
+        line += f" The runs shown ran in one sitting: {span / 60:.1f} min end to end."
+    return line
+
+
+def end_to_end_seconds(records):
+    """Seconds from the first start to the last finish of ``records``, when they ran in one sitting: the span
+    is at most their summed wall times (one after another, or side by side with ``--jobs``) plus a minute of
+    start-up. Records resumed across sittings (a gap between them), or without times, give ``None``."""
+    spans = []
+    for record in records:
+        finished, wall = record.get("finished_at"), record.get("wall_seconds")
+        if not finished or wall is None:
+            return None
+        end = datetime.fromisoformat(finished).timestamp()
+        spans.append((end - wall, end))
+    if not spans:
+        return None
+    span = max(end for _, end in spans) - min(start for start, _ in spans)
+    total = sum(end - start for start, end in spans)
+    return span if span <= total + 60 else None
 
 
 def _config_lines(summary):
