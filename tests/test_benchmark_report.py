@@ -182,7 +182,10 @@ def test_end_to_end_time_of_runs_side_by_side_and_one_after_another():
         _timed("2026-12-02T01:04:50+00:00", 90.0),
     ]
     assert end_to_end_seconds(side_by_side) == 300.0
-    one_after_another = [_timed("2026-12-02T01:01:00+00:00", 60.0), _timed("2026-12-02T01:03:05+00:00", 120.0)]
+    one_after_another = [
+        _timed("2026-12-02T01:01:00+00:00", 60.0),
+        _timed("2026-12-02T01:03:05+00:00", 120.0),
+    ]
     assert end_to_end_seconds(one_after_another) == 185.0
 
 
