@@ -148,7 +148,9 @@ def test_kernel_form_choice():
     width = model.decision[0].in_features
     auto = MAML(model, ["decision.*", "output.*"], 0.05, 3)
     assert auto._kernel_form(width) and not auto._kernel_form(width + 1)
-    assert not MAML(model, ["decision.*", "output.*"], 0.05, 3, learn_local_lr=True)._kernel_form(1)
+    assert not MAML(
+        model, ["decision.*", "output.*"], 0.05, 3, learn_local_lr=True, local_lr_max=0.2
+    )._kernel_form(1)
     assert not MAML(model, ["decision.2.*", "output.*"], 0.05, 3)._kernel_form(1)  # its weight is not adapted
     with pytest.raises(ValueError, match="input_layer_form must be one of auto, kernel, weights, got 'fast'"):
         MAML(model, ["decision.*", "output.*"], 0.05, 3, input_layer_form="fast")
@@ -292,8 +294,8 @@ def test_meta_sgd_rates_receive_gradients_and_equal_plain_maml_at_their_initial_
     plain_loss.backward()
     plain_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
 
-    learned = MAML(model, names, 0.05, 3, first_order=first_order, learn_local_lr=True)
-    rates = dict(model.local_lr_rates.named_parameters())
+    learned = MAML(model, names, 0.05, 3, first_order=first_order, learn_local_lr=True, local_lr_max=0.2)
+    rates = dict(model.local_lr_logits.named_parameters())
     assert set(learned.rate_names) == set(plain.adapted_names)  # one rate tensor per adapted parameter
     for name, rate_name in learned.rate_names.items():
         assert rates[rate_name.split(".", 1)[1]].shape == model.get_parameter(name).shape
@@ -310,13 +312,13 @@ def test_meta_sgd_rates_receive_gradients_and_equal_plain_maml_at_their_initial_
 
 
 def test_meta_sgd_rates_act_per_parameter(melu64):
-    """A zero rate freezes its parameter entries in the local update; the other entries still adapt."""
+    """A zero rate (phi = -inf) freezes its parameter entries in the local update; the other entries still adapt."""
     model, batch, _, _ = melu64
-    maml = MAML(model, ["decision.*", "output.*"], 0.05, 2, learn_local_lr=True)
-    rates = model.local_lr_rates
+    maml = MAML(model, ["decision.*", "output.*"], 0.05, 2, learn_local_lr=True, local_lr_max=0.2)
+    rates = model.local_lr_logits
     with torch.no_grad():
-        rates["output__weight"].zero_()
-        rates["decision__0__weight"][0].zero_()  # the first hidden unit's incoming weights only
+        rates["output__weight"].fill_(-float("inf"))
+        rates["decision__0__weight"][0].fill_(-float("inf"))  # the first hidden unit's incoming weights only
     adapted, shared = maml._split_params()
     user, s_item, s_rating, s_mask = (t[0] for t in maml._tensors(batch)[:4])
     after = maml.adapt(adapted, shared, user, s_item, s_rating, s_mask)
@@ -330,8 +332,8 @@ def test_meta_sgd_rates_are_trained_checkpointed_and_never_adapted(tmp_path):
     dataset, (train, valid, _), model, trainer = build(
         "MeLU", "tiny", local_lr_learned=True, local_update_params="all", epochs=1, meta_batch_size=8
     )
-    rate_names = [n for n, _ in model.named_parameters() if n.startswith("local_lr_rates.")]
-    assert rate_names and not any(n.startswith("local_lr_rates.") for n in trainer.maml.adapted_names)
+    rate_names = [n for n, _ in model.named_parameters() if n.startswith("local_lr_logits.")]
+    assert rate_names and not any(n.startswith("local_lr_logits.") for n in trainer.maml.adapted_names)
     optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
     assert all(id(model.get_parameter(n)) in optimized for n in rate_names)
     before = {n: model.get_parameter(n).detach().clone() for n in rate_names}
@@ -339,7 +341,7 @@ def test_meta_sgd_rates_are_trained_checkpointed_and_never_adapted(tmp_path):
     assert any(not torch.equal(before[n], model.get_parameter(n)) for n in rate_names)  # learned
     # a model rebuilt from its config (no trainer, no rates yet) loads them from the state dict
     fresh = build("MeLU", "tiny", local_lr_learned=True, local_update_params="all")[2]
-    del fresh.local_lr_rates
+    del fresh.local_lr_logits
     fresh.load_state_dict(model.state_dict())
     for n in rate_names:
         torch.testing.assert_close(fresh.get_parameter(n), model.get_parameter(n))

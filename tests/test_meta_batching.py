@@ -159,10 +159,18 @@ def test_learned_local_rates_give_the_same_meta_gradient_vectorised_and_task_by_
     batch = collate_tasks(dataset.cold_split, train.tasks[:8], "user_id", dtype=torch.float64)
     grads = []
     for vectorize in (True, False):
-        maml = MAML(model, ["decision.*", "output.*"], 0.05, 3, vectorize=vectorize, learn_local_lr=True)
+        maml = MAML(
+            model,
+            ["decision.*", "output.*"],
+            0.05,
+            3,
+            vectorize=vectorize,
+            learn_local_lr=True,
+            local_lr_max=0.2,
+        )
         if vectorize:
             with torch.no_grad():  # rates that differ by entry (shared by both MAMLs: they live on the model)
-                for rate in model.local_lr_rates.parameters():
+                for rate in model.local_lr_logits.parameters():
                     rate.mul_(torch.rand_like(rate, generator=torch.Generator().manual_seed(0)) * 2)
         model.zero_grad()
         maml.meta_loss(batch).backward()

@@ -22,23 +22,48 @@ meta-gradient (``tests/test_maml.py`` checks it to 1e-5 in float64, first and se
 the support (metric-based learners use it).
 
 ``local_lr_learned: True`` is Meta-SGD (Li, Zhou, Chen and Li, "Meta-SGD: Learning to Learn Quickly for Few-Shot
-Learning", arXiv:1707.09835, 2017, Eq. 1-3): the scalar alpha becomes a tensor of the shape of each adapted
-parameter, theta_u <- theta_u - alpha o grad L_u^support(theta_u) (elementwise), initialised at ``local_lr`` and
-learned with the initial values by the global update (the query loss is differentiated with respect to alpha too).
-The rates live on the model (module :data:`LOCAL_RATES`), so the optimizer, the checkpoints and serving carry them.
+Learning", arXiv:1707.09835, 2017): the scalar alpha becomes a tensor of the shape of each adapted parameter, the
+local step theta' = theta - alpha o grad L_T(theta) (their Eq. 1, elementwise product) and the global update
+min_{theta, alpha} sum_T L_T(theta') (their Eq. 2, learned with the initial values: the query loss is
+differentiated with respect to alpha too). Unlike the paper, each rate is bounded:
+
+    alpha = local_lr_max * sigmoid(phi),   phi learned, initialised at logit(local_lr / local_lr_max),
+
+so every rate starts at ``local_lr`` and stays in (0, ``local_lr_max``) whatever the global update does. The
+paper's alpha is free: entries may turn negative (a step up the support loss) or grow without limit, and under
+Adam's global steps they did both on the planted cold-start data (seed 0's rates spread from -0.18 to 0.27 in 7
+epochs from 0.01; seeds 1 and 2 diverged, NaN training loss). Positive rates keep each entry's local step a
+descent direction (the support loss's first-order change is -sum_i alpha_i g_i^2 <= 0), and the cap keeps the
+steps in the range where the scalar rate is stable. A sigmoid rather than a clamp: a clamped rate has no gradient
+once it sits at a bound and could never come back; the sigmoid's gradient only shrinks near them. Away from the
+upper bound the sigmoid is close to an exponential, so the global update's steps on phi change a rate by a factor
+(Adam's step of 0.001 on phi: about 0.1% of the rate) rather than by an absolute amount (the same step on an
+unbounded rate of 0.01 is a tenth of it): the rates move more slowly than the paper's, in proportion to their
+size. The parameters phi live on the model (module :data:`LOCAL_RATES`), so the optimizer, the checkpoints and
+serving carry them. Without ``local_lr_learned`` none of this runs: the scalar rate, bit for bit as before
+(``tests/test_maml_plain_unchanged.py``).
 """
 
 import fnmatch
+import math
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from recbole_meta.data.episodes import length_chunks, task_tensors
+from recbole_meta.input_checks import STEP_SIZE, check_option
 from recbole_meta.model.losses import masked_mse
 
-LOCAL_RATES = "local_lr_rates"  # the model's submodule holding Meta-SGD's per-parameter local rates
+# the model's submodule holding Meta-SGD's per-parameter rate parameters phi (rate = local_lr_max * sigmoid(phi));
+# not the rates themselves
+LOCAL_RATES = "local_lr_logits"
+UNBOUNDED_RATES = "local_lr_rates"  # where checkpoints before the bound stored the unbounded rates (refused)
 INPUT_LAYER_FORMS = ("auto", "kernel", "weights")  # see MAML's ``input_layer_form``
+
+
+def _is_finite_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def rate_key(name):
@@ -46,8 +71,20 @@ def rate_key(name):
     return name.replace(".", "__")
 
 
-def local_rates(model, names, init):
-    """The model's Meta-SGD rates for the parameters ``names`` (``{name: Parameter}``), created at ``init``.
+def rate_logit(rate, bound):
+    """phi with ``bound * sigmoid(phi) == rate`` (``0 < rate < bound``): where Meta-SGD's rate parameters start."""
+    share = float(rate) / float(bound)
+    return math.log(share / (1.0 - share))
+
+
+def bounded_rate(phi, bound):
+    """Meta-SGD's local rate ``bound * sigmoid(phi)``, elementwise: always in (0, ``bound``)."""
+    return bound * torch.sigmoid(phi)
+
+
+def local_rates(model, names, init, bound):
+    """The model's Meta-SGD rate parameters phi for the parameters ``names``, created so that each rate
+    ``bound * sigmoid(phi)`` starts at ``init``: ``{name: name of its phi among the model's parameters}``.
 
     Rates that exist already (a trained or loaded model) are kept: a second MAML on the same model shares them.
     """
@@ -57,7 +94,8 @@ def local_rates(model, names, init):
     params = dict(model.named_parameters())
     for name in names:
         if rate_key(name) not in rates:
-            rates[rate_key(name)] = nn.Parameter(torch.full_like(params[name].detach(), float(init)))
+            start = rate_logit(init, bound)
+            rates[rate_key(name)] = nn.Parameter(torch.full_like(params[name].detach(), start))
     return {name: f"{LOCAL_RATES}.{rate_key(name)}" for name in names}
 
 
@@ -137,6 +175,8 @@ class MAML:
         vectorize (bool): vmap over the meta-batch (True) or loop over tasks (False).
         learn_local_lr (bool): Meta-SGD: per-parameter local rates (initialised at ``local_lr``) on the model,
             used by the local update and trained by the global update. Build the MAML before the optimizer.
+        local_lr_max (float): with ``learn_local_lr``, the bound of the learned rates, each in (0, local_lr_max)
+            (must exceed ``local_lr``); unused without it.
         input_layer_form (str): how the vectorised meta-loss adapts the model's ``head_input_layer`` (see
             :meth:`_kernel_query_predictions`): ``'kernel'`` (Gram products of the task's inputs, no weight copies),
             ``'weights'`` (per-task weight copies) or ``'auto'`` (kernel when a chunk's padded support is no longer
@@ -152,6 +192,7 @@ class MAML:
         first_order=False,
         vectorize=True,
         learn_local_lr=False,
+        local_lr_max=None,
         input_layer_form="auto",
     ):
         if (
@@ -172,8 +213,17 @@ class MAML:
         self.vectorize = bool(vectorize)
         if not isinstance(learn_local_lr, bool):
             raise ValueError(f"local_lr_learned must be True or False, got {learn_local_lr!r}")
-        # parameter name -> name of its learned rate among the model's parameters (empty: the scalar local_lr)
-        self.rate_names = local_rates(model, self.adapted_names, self.local_lr) if learn_local_lr else {}
+        # parameter name -> name of its rate parameter phi among the model's parameters (empty: the scalar local_lr)
+        self.rate_names = {}
+        self.local_lr_max = None
+        if learn_local_lr and self.adapted_names:
+            if not _is_finite_number(local_lr_max) or not float(local_lr_max) > self.local_lr:
+                raise ValueError(
+                    f"local_lr_max must be a finite number greater than local_lr={self.local_lr:g} with "
+                    f"local_lr_learned (Meta-SGD's rates stay in (0, local_lr_max)), got {local_lr_max!r}"
+                )
+            self.local_lr_max = float(local_lr_max)
+            self.rate_names = local_rates(model, self.adapted_names, self.local_lr, self.local_lr_max)
         # the model's head alone, when the local update adapts nothing else (see MetaRecommender.encode)
         heads = getattr(model, "head_modules", None)
         self._head = (
@@ -207,16 +257,21 @@ class MAML:
         """The adaptation of ``model`` as the run's config sets it (what the MetaTrainer trains and tests with).
 
         A model without trainable parameters (the mean baselines) gets no local steps: there is nothing to adapt.
+        ``local_lr_max`` is read (and checked) only where Meta-SGD's rates exist: learned rates and local steps.
         """
         trainable = any(p.requires_grad for p in model.parameters())
+        steps = config["local_update_steps"] if trainable else 0
+        learned = False if config["local_lr_learned"] is None else config["local_lr_learned"]
+        bounded = learned is True and isinstance(steps, int) and steps > 0
         return cls(
             model,
             config["local_update_params"],
             config["local_lr"],
-            config["local_update_steps"] if trainable else 0,
+            steps,
             first_order=config["first_order"],
             vectorize=config["meta_vectorize"],
-            learn_local_lr=False if config["local_lr_learned"] is None else config["local_lr_learned"],
+            learn_local_lr=learned,
+            local_lr_max=check_option(config, "local_lr_max", STEP_SIZE) if bounded else None,
         )
 
     # ------------------------------------------------------------------------------------ one task
@@ -248,8 +303,19 @@ class MAML:
         return adapted
 
     def _rate(self, shared, name):
-        """Parameter ``name``'s local rate: its learned Meta-SGD tensor (a shared parameter) or ``local_lr``."""
-        return shared[self.rate_names[name]] if self.rate_names else self.local_lr
+        """Parameter ``name``'s local rate: its bounded Meta-SGD tensor (from the shared parameter phi) or
+        ``local_lr``."""
+        if not self.rate_names:
+            return self.local_lr
+        return bounded_rate(shared[self.rate_names[name]], self.local_lr_max)
+
+    def learned_rates(self):
+        """Meta-SGD's current local rates ``{adapted parameter name: tensor}`` (empty without learned rates)."""
+        with torch.no_grad():
+            return {
+                name: bounded_rate(self.model.get_parameter(phi), self.local_lr_max)
+                for name, phi in self.rate_names.items()
+            }
 
     def _task_query_prediction(self, adapted, shared, user, s_item, s_rating, s_mask, q_item):
         adapted = self.adapt(adapted, shared, user, s_item, s_rating, s_mask)

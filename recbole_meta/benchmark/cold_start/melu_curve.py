@@ -64,7 +64,7 @@ def train_with_curve(ctx):
             "min": float(rate.min()),
             "max": float(rate.max()),
         }
-        for name, rate in ((n, model.get_parameter(r).detach()) for n, r in default.rate_names.items())
+        for name, rate in default.learned_rates().items()
     }
     grid = (
         [(steps, None) for steps in ADAPT_STEPS]
@@ -79,6 +79,7 @@ def train_with_curve(ctx):
             run_config["local_lr"] if lr is None else lr,
             steps,
             learn_local_lr=learned,
+            local_lr_max=default.local_lr_max,
         )
         try:
             valid_mae = _mae(trainer.evaluate(valid, load_best_model=False))
@@ -94,6 +95,7 @@ def train_with_curve(ctx):
         run_config["local_lr"] if chosen["local_lr"] is None else chosen["local_lr"],
         chosen["steps"],
         learn_local_lr=learned,
+        local_lr_max=default.local_lr_max,
     )
     chosen_test = plain_floats(trainer.evaluate(test, load_best_model=False))
     trainer.maml = default

@@ -103,11 +103,18 @@ class MetaRecommender(AbstractRecommender):
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """``nn.Module.load_state_dict``; a checkpoint with Meta-SGD's learned local rates brings them along.
 
-        The rates are created by the MAML of the trainer that trained them; a model rebuilt from its config for
-        serving has none yet, so they are made here (any values: the checkpoint's overwrite them).
+        The rates (their parameters phi, see :mod:`recbole_meta.trainer.maml`) are created by the MAML of the
+        trainer that trained them; a model rebuilt from its config for serving has none yet, so they are made here
+        (any values: the checkpoint's overwrite them). A checkpoint of the unbounded rates (``local_lr_rates``,
+        before ``local_lr_max``) is refused in one line: its values are rates, not phi.
         """
-        from recbole_meta.trainer.maml import LOCAL_RATES
+        from recbole_meta.trainer.maml import LOCAL_RATES, UNBOUNDED_RATES
 
+        if any(key.startswith(UNBOUNDED_RATES + ".") for key in state_dict):
+            raise ValueError(
+                f"checkpoint holds Meta-SGD's unbounded local rates ({UNBOUNDED_RATES}.*), which this version "
+                "replaced by bounded ones (local_lr_max); retrain the model"
+            )
         prefix = LOCAL_RATES + "."
         rates = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
         if rates and not hasattr(self, LOCAL_RATES):
