@@ -129,6 +129,8 @@ class Config(RecBoleConfig):
             and "train_neg_sample_args" not in self.external_config_dict
         ):
             self.final_config_dict["train_neg_sample_args"] = None
+        input_checks.check_value_types(self.internal_config_dict, self.external_config_dict)
+        input_checks.check_load_col(self.final_config_dict)
         input_checks.check_option_values(self.final_config_dict)
         note = input_checks.use_learning_rate_as_meta_lr(self)
         if note:

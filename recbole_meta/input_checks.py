@@ -11,13 +11,18 @@ What is checked, in the order a run meets it:
   yaml when it is not a Python literal (RecBole's own parsing);
 * option names: a command-line or ``config_dict`` key that no default (RecBole's or the plugin's yaml) and no
   config file of the user defines is reported with the closest known name;
+* option kinds: an option the user set has the kind of value its default has (True/False, a number, a
+  mapping, a list for list-valued sizes); ``load_col`` is ~ or ``{suffix: [field, ...]}``; on the command line
+  ``true`` / ``false`` / ``~`` / ``null`` are read as in a yaml file;
 * option values: RecBole's core numbers (epochs, batch sizes, learning rates, ``topk``...) and every ``*_size``
   option have the right type and sign; step sizes are finite (``learning_rate`` and ``meta_lr`` at most 1e6);
 * ``learning_rate`` for models whose optimizer uses ``meta_lr`` (MeLU, MatchingNet, ProtoRec): it is used as
   ``meta_lr`` when the user set it and not ``meta_lr``, so ``--learning_rate`` means what it means for every other
   RecBole model;
 * ``checkpoint_dir``: writable (checked before training, not after the first epoch);
-* ``topk`` against the dataset's item count; a model without trainable parameters under a training trainer.
+* ``topk`` against the dataset's item count; a model without trainable parameters under a training trainer;
+* RecBole's split (``eval_args``): an empty training or test split is refused, an empty validation split
+  reported (no early stopping).
 
 Checked elsewhere, each with one line naming the file or option:
 
@@ -28,6 +33,7 @@ Checked elsewhere, each with one line naming the file or option:
 * cold-start ratings outside ``rating_range``, or an unusual inferred range: :mod:`recbole_meta.data.cold_start_split`;
 * a NaN training loss or NaN predictions name the step sizes (:func:`divergence_hint`);
 * a RecBole model whose optional package is missing: :func:`recbole_meta.registry.get_model`;
+* ``--nproc`` above this machine's CPU cores (GPUs on a GPU run): :mod:`recbole_meta.distributed.launch`;
 * the command line prints one ``error:`` line (exit status 2) and Ctrl-C one line (130): :mod:`recbole_meta.cli`.
 """
 
@@ -38,6 +44,7 @@ import numbers
 import os
 import tempfile
 
+import numpy as np
 import yaml
 
 
@@ -88,13 +95,22 @@ def check_command_line(argv):
             raise ConfigError(f"--{key} is given twice with different values ({seen[key]!r} and {value!r})")
 
 
+# yaml's words for true, false and null, which RecBole's Python-literal parsing leaves as (truthy) text
+_YAML_WORDS = {"true": True, "false": False, "null": None, "~": None}
+
+
 def read_flow_values(cmd_config, loader):
-    """Command-line values left as text by RecBole's Python-literal parsing, read as yaml flow when they are.
+    """Command-line values left as text by RecBole's Python-literal parsing, read as yaml when they are yaml.
 
     ``--new_item_rule="{field: release_year, min: 1997}"`` is yaml, not Python; a value that opens a mapping or a
-    list and is neither raises :class:`ConfigError` naming the option.
+    list and is neither raises :class:`ConfigError` naming the option. ``true`` / ``false`` / ``~`` / ``null``
+    (any case) mean what they mean in a config file: RecBole would keep ``--meta_train=false`` as the text
+    ``'false'``, which every ``if config[...]`` reads as true.
     """
     for key, value in cmd_config.items():
+        if isinstance(value, str) and value.strip().lower() in _YAML_WORDS:
+            cmd_config[key] = _YAML_WORDS[value.strip().lower()]
+            continue
         if not isinstance(value, str) or not value.strip().startswith(("{", "[")):
             continue
         try:
@@ -234,6 +250,67 @@ OPTION_KINDS = {
 }
 
 
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+def check_value_types(defaults, given):
+    """Each option the user set (``given``: config files, ``config_dict``, command line) has the kind of value
+    its default in ``defaults`` (RecBole's and the plugin's yaml for this model and dataset) has.
+
+    A default of True/False takes only True/False (the text ``'flase'`` would read as true); a number takes a
+    number (or ~, which several options use for "none"); a mapping (``eval_args``, ``new_item_rule``) a
+    mapping or ~; a list-valued ``*_size(s)`` option (``mlp_hidden_size: [64, 64]``) a list. Options with a
+    kind of their own in :data:`OPTION_KINDS` are checked there; an option without a default is not checked.
+    """
+    for key, value in given.items():
+        default = defaults.get(key)
+        if default is None or key in OPTION_KINDS:
+            continue
+        if _is_bool(default):
+            if not _is_bool(value):
+                raise ConfigError(
+                    f"option {key} must be True or False (its default is {default}), got {value!r} "
+                    f"({type(value).__name__})"
+                )
+        elif _is_number(default):
+            if value is not None and not _is_number(value):
+                raise ConfigError(
+                    f"option {key} must be a number (its default is {default}), got {value!r} "
+                    f"({type(value).__name__})"
+                )
+        elif isinstance(default, dict):
+            # RecBole reads the text "None" of a yaml file as no negative sampling (train_neg_sample_args)
+            if value is not None and value != "None" and not isinstance(value, dict):
+                raise ConfigError(
+                    f"option {key} must be a mapping {{key: value, ...}} or ~ (its default is {default}), got "
+                    f"{value!r} ({type(value).__name__})"
+                )
+        elif isinstance(default, list) and key.endswith(("_size", "_sizes")):
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(
+                    f"option {key} must be a list (its default is {default}), got {value!r} "
+                    f"({type(value).__name__}); e.g. --{key}=[{value}]"
+                )
+
+
+def check_load_col(final_config):
+    """RecBole's ``load_col`` / ``unload_col``: ~ or ``{inter|user|item|...: [field, ...]}``; anything else
+    fails inside RecBole's loading without naming the option."""
+    for key in ("load_col", "unload_col"):
+        value = final_config.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(fields, (list, tuple)) and all(isinstance(f, str) for f in fields)
+            for fields in value.values()
+        ):
+            raise ConfigError(
+                f"option {key} must be ~ or a mapping of atomic file suffix to field names, e.g. "
+                f"{{inter: [user_id, item_id, rating], user: [user_id, age]}}, got {value!r}"
+            )
+
+
 _NOT_SIZES = {"world_size"}  # RecBole's process count, -1 meaning "all" (not a dimension)
 LOG_STATES = ("debug", "info", "warning", "error", "critical")  # RecBole reads any other `state` as info
 
@@ -357,3 +434,31 @@ def check_topk_against_items(config, dataset):
             f"option topk {config['topk']}: dataset {config['dataset']} has only {items} items to rank; "
             f"use cut-offs up to {items}"
         )
+
+
+def check_split_not_empty(config, train_data, valid_data, test_data):
+    """RecBole's split of a dataset (``eval_args``) left nothing to train on or to test: refused (RecBole trains, then reports
+    ``test result: None``). An empty validation split is allowed (RecBole then trains every epoch, without early
+    stopping, and tests the last model); the returned line says so."""
+    from recbole.data.dataset import Dataset
+
+    sizes = {
+        name: len(loader._dataset)
+        for name, loader in (("training", train_data), ("validation", valid_data), ("test", test_data))
+        if isinstance(getattr(loader, "_dataset", None), Dataset)  # episodic and sequence-task loaders check
+    }  # their own tasks
+    if len(sizes) < 3:
+        return None
+    for name in ("training", "test"):
+        if sizes[name] == 0:
+            raise ConfigError(
+                f"the {name} split of dataset {config['dataset']} is empty: eval_args split "
+                f"{config['eval_args']['split']} leaves it no interaction; give it a share, e.g. "
+                "{RS: [0.8, 0.1, 0.1]}"
+            )
+    if sizes["validation"] == 0:
+        return (
+            f"the validation split is empty (eval_args split {config['eval_args']['split']}): no early stopping; "
+            "every epoch is trained and the last model is tested"
+        )
+    return None

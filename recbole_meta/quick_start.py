@@ -37,6 +37,9 @@ def build_run(config):
     getLogger().info(dataset)
     input_checks.check_topk_against_items(config, dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
+    note = input_checks.check_split_not_empty(config, train_data, valid_data, test_data)
+    if note:
+        getLogger().warning(note)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     getLogger().info(model)

@@ -18,6 +18,7 @@ from recbole_meta.checkpoint import load_checkpoint, save_checkpoint
 from recbole_meta.cli import main
 from recbole_meta.config import Config
 from recbole_meta.data.atomic_files import DataFileError
+from recbole_meta.distributed.launch import usable_cpus
 from recbole_meta.input_checks import ConfigError, check_option
 from tests.cold_start_helpers import build
 from tests.helpers import TEST_DATA
@@ -198,6 +199,32 @@ CLI_CASES = [
         "unsigned-loader-pickle",
         _unsigned_pickle("dataloaders_save_path"),
         ["dataloaders_save_path", "refused"],
+    ),
+    # a True/False option given other text ran as True ('flase' and 'false' are truthy strings)
+    ("bool-text", _melu("--meta_train=flase"), ["option meta_train must be True or False", "'flase'"]),
+    ("bool-number", _melu("--first_order=2"), ["option first_order must be True or False", "got 2"]),
+    (
+        "number-text",
+        _melu("--bias_item_shrinkage=big"),
+        ["option bias_item_shrinkage must be a number", "'big'"],
+    ),
+    # a list-valued size given one number failed with "'int' object is not iterable"
+    ("size-list-as-int", _melu("--mlp_hidden_size=64"), ["option mlp_hidden_size must be a list", "[64]"]),
+    ("mapping-as-list", _bpr("--eval_args=[0.8,0.1,0.1]"), ["option eval_args must be a mapping", "[0.8"]),
+    # load_col as a list failed inside RecBole with a traceback ("'NoneType' object has no attribute 'index'")
+    ("load-col-list", _bpr("--load_col=['user_id']"), ["option load_col", "mapping", "['user_id']"]),
+    ("load-col-field-text", _bpr("--load_col={'inter': 'user_id'}"), ["option load_col", "mapping"]),
+    # an empty test split trained, then printed "test result:" with nothing after it and exit status 0
+    (
+        "empty-test-split",
+        _bpr("--eval_args={'split': {'RS': [1.0, 0.0, 0.0]}}"),
+        ["test split of dataset tiny is empty", "{'RS': [1.0, 0.0, 0.0]}"],
+    ),
+    # more processes than cores started them all, each loading the data, before anything failed
+    (
+        "nproc-above-cores",
+        _bpr(f"--nproc={usable_cpus() + 1}"),
+        [f"--nproc={usable_cpus() + 1}", "CPU cores"],
     ),
     (
         "missing-dataset-pickle",
@@ -391,6 +418,24 @@ def test_learning_rate_is_the_meta_lr_of_episodic_models(model):
 def test_learning_rate_reaches_the_optimizer():
     _, _, _, trainer = build("MeLU", "tiny", learning_rate=0.05)
     assert trainer.optimizer.param_groups[0]["lr"] == 0.05
+
+
+def test_yaml_words_on_the_command_line_mean_what_they_mean_in_a_file():
+    # RecBole keeps --meta_train=false as the text 'false', which runs as True
+    argv = ["--meta_train=false", "--first_order=TRUE", "--max_user_inter=~", "--full_ranking_topk=null"]
+    config = Config("MeLU", "tiny", config_dict={"data_path": TEST_DATA}, argv=argv)
+    assert config["meta_train"] is False and config["first_order"] is True
+    assert config["max_user_inter"] is None and config["full_ranking_topk"] is None
+
+
+def test_an_empty_validation_split_is_reported_and_the_run_goes_on(caplog):
+    from recbole_meta.quick_start import build_run
+
+    split = {"split": {"RS": [0.8, 0.0, 0.2]}}
+    config = Config("BPR", "tiny", config_dict={"data_path": TEST_DATA, "eval_args": split}, argv=[])
+    _, (_, valid_data, test_data), _, _ = build_run(config)
+    assert len(valid_data._dataset) == 0 and len(test_data._dataset) > 0
+    assert "the validation split is empty" in caplog.text and "no early stopping" in caplog.text
 
 
 def test_yaml_flow_value_on_the_command_line():

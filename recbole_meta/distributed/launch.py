@@ -4,7 +4,8 @@ Each process runs the same entry point with ``local_rank`` set; it joins the pro
 ``Config`` (:func:`recbole_meta.distributed.process_group.join_process_group`). Rank 0's return value comes back
 through a queue. Faults:
 
-* a port already in use on this machine is refused before anything starts, with the port in the message;
+* more processes than this machine has GPUs (a GPU run) or CPU cores (a CPU run), and a port already in use
+  on this machine, are refused before anything starts, with the count or the port in the message;
 * a process that raises stops the run: ``torch.multiprocessing`` terminates the others (they may be waiting in
   a collective for the failed one) and the parent re-raises the original exception, with the failing rank as a
   note. A process that dies without a Python exception (killed, out of memory) raises ``ChildFailedError``.
@@ -61,6 +62,31 @@ def check_port_free(ip, port):
             ) from None
 
 
+def usable_cpus():
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def check_process_count(config, nproc):
+    """Refuse, before anything starts, more processes on this machine than it has GPUs (a GPU run) or CPU cores
+    (a CPU run): each process needs one of its own, and 64 processes on 2 cores load the data 64 times before
+    failing or crawling."""
+    import torch
+
+    if len(str(config["gpu_id"] or "")) > 0 and torch.cuda.is_available():
+        units, kind = torch.cuda.device_count(), f"GPUs (gpu_id '{config['gpu_id']}')"
+    else:
+        units, kind = usable_cpus(), "CPU cores"
+    if nproc > units:
+        raise ValueError(
+            f"--nproc={nproc} starts {nproc} processes on this machine, which has {units} {kind} for this run: "
+            f"each process needs one of its own; use --nproc <= {units}"
+        )
+
+
 def _worker(local_rank, entry, kwargs, results, errors):
     # A process killed by a signal (a crash inside a C++ library) prints where its Python code stood.
     faulthandler.enable()
@@ -86,6 +112,7 @@ def spawn(entry, config, **kwargs):
     ``kwargs`` must hold ``config_dict`` (the worker adds ``local_rank`` to it) and be picklable.
     """
     nproc, world, offset = check_settings(config.final_config_dict)
+    check_process_count(config, nproc)
     if offset == 0 and _local_address(str(config["ip"])):
         check_port_free(config["ip"], config["port"])
     context = mp.get_context("spawn")
