@@ -76,6 +76,10 @@ def _melu(*extra):
     return ["--model=MeLU", "--dataset=tiny", f"--data_path={TEST_DATA}", *cold, *extra]
 
 
+def _peterrec(*extra):
+    return ["--model=PeterRec", "--dataset=tiny", f"--data_path={TEST_DATA}", "--epochs=1", *extra]
+
+
 def _on(dataset_kwargs, *extra, model="BPR"):
     """Arguments for a run on a dataset written into the case's folder (the test's working directory)."""
 
@@ -225,6 +229,31 @@ CLI_CASES = [
         "nproc-above-cores",
         _bpr(f"--nproc={usable_cpus() + 1}"),
         [f"--nproc={usable_cpus() + 1}", "CPU cores"],
+    ),
+    # a dataset with ratings only: one line that names it and the two ways out
+    (
+        "melu-without-features",
+        _on(
+            {"inter": "\n".join([INTER_HEADER] + _inter_rows(n_users=12, n_items=20, per_user=14)) + "\n"},
+            *COLD,
+            "--eval_states=[warm,user_cold]",
+            model="MeLU",
+        ),
+        ["MeLU needs at least one user or item feature", "dataset d loads none", "item_features: [item_id]"],
+    ),
+    # forgetting --stage=finetune pre-trained a backbone, dropping the fine-tuning options without a word
+    (
+        "peterrec-finetune-options-in-pretrain",
+        _peterrec("--downstream_task=gender", "--pretrained_path=b.pth"),
+        ["stage pretrain (the default) does not read downstream_task=gender, pretrained_path=b.pth"],
+    ),
+    # a misspelt patch option passed unseen in a mode without patches
+    (
+        "peterrec-patch-typo",
+        _peterrec(
+            "--stage=finetune", "--finetune_mode=scratch", "--downstream_task=gender", "--patch_insertion=x"
+        ),
+        ["patch_insertion must be one of serial, parallel, single", "'x'"],
     ),
     (
         "missing-dataset-pickle",
@@ -390,6 +419,20 @@ def test_misspelled_option_is_named_with_the_closest_key():
         "config_dict key learning_rat" in config.option_notes[0]
         and "learning_rate?" in config.option_notes[0]
     )
+
+
+def test_a_near_miss_in_a_config_file_is_named_with_its_file():
+    # `epoch: 3` in a config file was accepted as the user's own key: the run trained the default epochs
+    write_file("typo.yaml", "epoch: 3\ntopK: [5]\nmy_model_depth: 3\n")
+    config = Config(
+        "BPR", "tiny", config_file_list=["typo.yaml"], config_dict={"data_path": TEST_DATA}, argv=[]
+    )
+    assert config.option_notes == [
+        "option epoch of config file typo.yaml is not an option of RecBole or recbole_meta and is not used; "
+        "did you mean epochs?",
+        "option topK of config file typo.yaml is not an option of RecBole or recbole_meta and is not used; "
+        "did you mean topk?",
+    ]
 
 
 def test_own_keys_in_config_files_and_known_keys_are_silent():

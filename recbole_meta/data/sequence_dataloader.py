@@ -168,12 +168,33 @@ def backbone_domain(config):
     return domain, checkpoint["target_domain"]
 
 
-@register_data_preparation(model="PeterRec")
-def peterrec_data_preparation(config, dataset):
-    """Build the task of ``stage`` / ``downstream_task`` and its train / valid / test loaders."""
+def check_stage_options(config):
+    """``stage`` and the options whose values only one stage reads, before any data is built: fine-tuning options
+    under ``stage: pretrain`` (the default, easy to forget) would otherwise be dropped while a backbone is
+    pre-trained, and a misspelt patch or readout option would pass unseen in a mode that does not read it."""
+    from recbole_meta.model.sequential_recommender.model_patch import INSERTIONS
+    from recbole_meta.model.sequential_recommender.nextitnet_backbone import READOUTS
+
     stage = config["stage"]
     if stage not in (PRETRAIN, "finetune"):
         raise ValueError(f"stage must be pretrain or finetune, got {stage!r}")
+    if stage == PRETRAIN:
+        given = [f"{key}={config[key]}" for key in ("downstream_task", "pretrained_path") if config[key]]
+        if given:
+            raise ValueError(
+                f"stage pretrain (the default) does not read {', '.join(given)}: add --stage=finetune to fine-tune "
+                "a backbone, or drop them to pre-train one"
+            )
+    for key, allowed in (("patch_insertion", INSERTIONS), ("readout", READOUTS)):
+        if config[key] not in allowed:
+            raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {config[key]!r}")
+
+
+@register_data_preparation(model="PeterRec")
+def peterrec_data_preparation(config, dataset):
+    """Build the task of ``stage`` / ``downstream_task`` and its train / valid / test loaders."""
+    check_stage_options(config)
+    stage = config["stage"]
     domain, rule = backbone_domain(config)
     ranking = stage == "finetune" and config["downstream_task"] == TRANSFER
     modes = {phase: _phase_mode(config, phase) if ranking else ("full", None) for phase in ("valid", "test")}
