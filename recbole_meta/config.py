@@ -82,8 +82,11 @@ class Config(RecBoleConfig):
         if isinstance(file_list, str):
             file_list = [file_list]
         file_config = {}
+        self.config_file_of_key = {}  # which file set each key, for the messages of input_checks
         for file in file_list or []:
-            file_config.update(input_checks.load_config_file(file, self.yaml_loader))
+            content = input_checks.load_config_file(file, self.yaml_loader)
+            file_config.update(content)
+            self.config_file_of_key.update(dict.fromkeys(content, file))
         return file_config
 
     def _load_cmd_line(self):

@@ -10,7 +10,8 @@ What is checked, in the order a run meets it:
 * command-line arguments: ``--key=value``; a value in yaml flow syntax (``{field: year, min: 1997}``) is read as
   yaml when it is not a Python literal (RecBole's own parsing);
 * option names: a command-line or ``config_dict`` key that no default (RecBole's or the plugin's yaml) and no
-  config file of the user defines is reported with the closest known name;
+  config file of the user defines is reported with the closest known name, and so is a config file's key that
+  is a near miss of a known name (``epoch``);
 * option kinds: an option the user set has the kind of value its default has (True/False, a number, a
   mapping, a list for list-valued sizes); ``load_col`` is ~ or ``{suffix: [field, ...]}``; on the command line
   ``true`` / ``false`` / ``~`` / ``null`` are read as in a yaml file;
@@ -174,24 +175,43 @@ def known_option_names():
     return _KNOWN_KEYS
 
 
+def _closest_option(key, known, cutoff):
+    lowered = {k.lower(): k for k in known}
+    if key.lower() in lowered:  # topK -> topk
+        return lowered[key.lower()]
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def unknown_option_warnings(config):
     """Warning lines for command-line and ``config_dict`` options that nothing defines (likely misspelt).
 
-    Keys of the user's config files are the user's own definitions and are accepted; so are ``config_dict`` keys
-    when the model is the user's own class (neither RecBole's nor the plugin's), whose options come that way.
+    Keys of the user's config files are the user's own definitions and are accepted, unless one is a near miss
+    of a known option (``epoch`` for ``epochs``) while the model is RecBole's or the plugin's, whose code reads
+    no other key; ``config_dict`` keys are accepted when the model is the user's own class (neither RecBole's
+    nor the plugin's), whose options come that way.
     """
-    known = set(known_option_names()) | set(config.file_config_dict) | set(config.internal_config_dict)
+    builtin_known = set(known_option_names()) | set(config.internal_config_dict)
+    known = builtin_known | set(config.file_config_dict)
     sources = [("command-line option --", config.cmd_config_dict)]
     module = getattr(config.model_class, "__module__", "")
+    lines = []
     if module.startswith(("recbole.", "recbole_meta.")):
         sources.append(("config_dict key ", config.variable_config_dict))
-    lines = []
+        files = getattr(config, "config_file_of_key", {})
+        for key in config.file_config_dict:
+            close = None if key in builtin_known else _closest_option(key, builtin_known, cutoff=0.8)
+            if close is not None:
+                lines.append(
+                    f"option {key} of config file {files.get(key, '?')} is not an option of RecBole or "
+                    f"recbole_meta and is not used; did you mean {close}?"
+                )
     for label, options in sources:
         for key in options:
             if key in known:
                 continue
-            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            close = _closest_option(key, known, cutoff=0.6)
+            hint = f"; did you mean {close}?" if close else ""
             lines.append(f"{label}{key} is not an option of RecBole or recbole_meta and is not used{hint}")
     return lines
 
