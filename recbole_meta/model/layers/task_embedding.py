@@ -29,7 +29,11 @@ class TaskEmbedding(nn.Module):
             dataset, "item", config["item_features"], size, model.known_items(), mask_unseen
         )
         if self.item_encoder.output_size == 0:
-            raise ValueError(f"{type(model).__name__} needs at least one item feature (item_features)")
+            raise ValueError(
+                f"{type(model).__name__} needs at least one item feature (item_features: {config['item_features']}),"
+                f" and dataset {dataset.dataset_name} loads none: add a {dataset.dataset_name}.item file with "
+                "feature columns, or set item_features: [item_id] to embed the item ids"
+            )
         width = self.user_encoder.output_size + self.item_encoder.output_size
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
         self.output_size = hidden

@@ -53,7 +53,12 @@ class MeLU(MetaRecommender):
         )
         width = self.user_encoder.output_size + self.item_encoder.output_size
         if width == 0:
-            raise ValueError("MeLU needs at least one user or item feature (user_features / item_features)")
+            raise ValueError(
+                f"MeLU needs at least one user or item feature (user_features: {config['user_features']}, "
+                f"item_features: {config['item_features']}), and dataset {dataset.dataset_name} loads none: add "
+                f"{dataset.dataset_name}.user / .item files with feature columns, or set item_features: [item_id] "
+                "to embed the item ids"
+            )
         layers = []
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
