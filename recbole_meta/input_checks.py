@@ -123,6 +123,11 @@ def read_flow_values(cmd_config, loader):
                 f"--{key}={value}: expected a Python literal or yaml flow value, "
                 'e.g. --new_item_rule="{field: release_year, min: 1997}"'
             )
+        if isinstance(parsed, dict) and any(":" in str(k) and v is None for k, v in parsed.items()):
+            raise ConfigError(
+                f"--{key}={value}: yaml needs a space after each ':' of a mapping, "
+                'e.g. --new_item_rule="{field: release_year, min: 1997}"'
+            )
         cmd_config[key] = parsed
     return cmd_config
 
@@ -482,3 +487,20 @@ def check_split_not_empty(config, train_data, valid_data, test_data):
             "every epoch is trained and the last model is tested"
         )
     return None
+
+
+def check_valid_metric(config):
+    """``valid_metric`` names a metric the evaluation computes: one of ``metrics``, with a cut-off in ``topk``
+    when it has one (RecBole fails after the first validation with a bare ``KeyError: 'ndcg@10'``). Episodic
+    runs with ``full_ranking_topk`` add ranking metrics of their own: the trainer reports those."""
+    if config.final_config_dict.get("full_ranking_topk"):
+        return
+    valid = str(config["valid_metric"]).lower()
+    name, _, cut = valid.partition("@")
+    metrics = [str(m).lower() for m in config["metrics"]]
+    topk = config["topk"] if isinstance(config["topk"], (list, tuple)) else [config["topk"]]
+    if name not in metrics or (cut and not (cut.isdigit() and int(cut) in topk)):
+        raise ConfigError(
+            f"valid_metric {config['valid_metric']} is not computed: it must be one of metrics {config['metrics']}, "
+            f"written NAME@K with K in topk {config['topk']} for a top-k metric"
+        )

@@ -37,6 +37,7 @@ def build_run(config):
     getLogger().info(dataset)
     input_checks.check_topk_against_items(config, dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
+    input_checks.check_valid_metric(config)  # after the data preparation, which may set the task's metrics
     note = input_checks.check_split_not_empty(config, train_data, valid_data, test_data)
     if note:
         getLogger().warning(note)

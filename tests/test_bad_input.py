@@ -230,6 +230,27 @@ CLI_CASES = [
         _bpr(f"--nproc={usable_cpus() + 1}"),
         [f"--nproc={usable_cpus() + 1}", "CPU cores"],
     ),
+    # a valid_metric that is not computed failed after the first epoch with the bare line "error: ndcg@20"
+    (
+        "valid-metric-not-computed",
+        _bpr("--valid_metric=NDCG@20"),
+        ["valid_metric NDCG@20 is not computed", "topk"],
+    ),
+    # ranking metrics for an episodic model: an IndexError traceback from RecBole's collector
+    (
+        "melu-ranking-metrics",
+        _melu("--metrics=['Recall']", "--valid_metric=Recall@3", "--eval_states=[warm,user_cold]"),
+        ["MeLU predicts each task's query ratings", "value metrics", "['Recall']"],
+    ),
+    # one state as text was read letter by letter: "got ['w', 'a', 'r', 'm']"
+    ("eval-states-text", _melu("--eval_states=warm"), ["eval_states must be a list of states", "'warm'"]),
+    ("rating-range-reversed", _melu("--rating_range=[5,1]"), ["rating_range", "low < high", "[5, 1]"]),
+    # yaml reads {field:year} as the key 'field:year'; the rule then "names no rule"
+    (
+        "flow-without-space",
+        _melu("--new_item_rule={field:year,min:3}"),
+        ["yaml needs a space after each ':'"],
+    ),
     # a dataset with ratings only: one line that names it and the two ways out
     (
         "melu-without-features",

@@ -147,6 +147,8 @@ class ColdStartSplit:
             if not (isinstance(rating_range, (list, tuple)) and len(rating_range) == 2):
                 raise ValueError(f"rating_range must be [low, high] or ~ (not checked), got {rating_range!r}")
             low, high = float(rating_range[0]), float(rating_range[1])
+            if not low < high:
+                raise ValueError(f"rating_range must be [low, high] with low < high, got {rating_range!r}")
             bad = (ratings < low) | (ratings > high)
             if bad.any():
                 rows = np.flatnonzero(bad)[:5]
@@ -452,6 +454,10 @@ class ColdStartSplit:
         self._heavy_rows = None
 
     def _check_states(self, eval_states):
+        if isinstance(eval_states, str):  # list('warm') would be its letters
+            raise ValueError(
+                f"eval_states must be a list of states, e.g. [{eval_states}], got {eval_states!r}"
+            )
         eval_states = list(STATES if eval_states is None else eval_states)
         unknown = [s for s in eval_states if s not in STATES]
         if unknown or not eval_states:

@@ -27,7 +27,7 @@ from collections import OrderedDict
 import torch
 from recbole.evaluator.collector import DataStruct
 from recbole.trainer import Trainer
-from recbole.utils import calculate_valid_score, set_color
+from recbole.utils import EvaluatorType, calculate_valid_score, set_color
 from tqdm import tqdm
 
 from recbole_meta.data.episodes import QUERY_MASK, QUERY_RATING, StateLoaders
@@ -71,6 +71,11 @@ class MetaTrainer(SafeCheckpointMixin, Trainer):
     """
 
     def __init__(self, config, model):
+        if config["eval_type"] != EvaluatorType.VALUE:
+            raise ValueError(
+                f"{type(model).__name__} predicts each task's query ratings: metrics must be value metrics (MAE, "
+                f"RMSE, GradedNDCG), got {config['metrics']}; full_ranking_topk: [10] adds Recall / NDCG / Hit"
+            )
         self._trainable = any(p.requires_grad for p in model.parameters())
         # before RecBole builds the optimizer: Meta-SGD's learned local rates are model parameters it must train
         self.maml = MAML.from_config(config, model)
