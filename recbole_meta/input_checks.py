@@ -23,7 +23,8 @@ What is checked, in the order a run meets it:
 * ``checkpoint_dir``: writable (checked before training, not after the first epoch);
 * ``topk`` against the dataset's item count; a model without trainable parameters under a training trainer;
 * RecBole's split (``eval_args``): an empty training or test split is refused, an empty validation split
-  reported (no early stopping).
+  reported (no early stopping); ``valid_metric`` among the computed metrics; a pairwise model (BPR) with no
+  negative sampling.
 
 Checked elsewhere, each with one line naming the file or option:
 
@@ -503,4 +504,17 @@ def check_valid_metric(config):
         raise ConfigError(
             f"valid_metric {config['valid_metric']} is not computed: it must be one of metrics {config['metrics']}, "
             f"written NAME@K with K in topk {config['topk']} for a top-k metric"
+        )
+
+
+def check_pairwise_negatives(config):
+    """A pairwise model (BPR's loss) needs a sampled negative per positive; without one RecBole fails in the first
+    batch with a bare ``KeyError: 'neg_item_id'``."""
+    from recbole.utils import InputType
+
+    negatives = config["train_neg_sample_args"] or {}
+    if config["MODEL_INPUT_TYPE"] == InputType.PAIRWISE and negatives.get("distribution", "none") == "none":
+        raise ConfigError(
+            f"model {config['model']} trains on (positive, negative) pairs: train_neg_sample_args must draw "
+            "negatives, e.g. {distribution: uniform, sample_num: 1}; got none"
         )

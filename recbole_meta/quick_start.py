@@ -32,6 +32,7 @@ def log_option_notes(config):
 def build_run(config):
     """Dataset, loaders, model and trainer for a ``Config``, seeded as RecBole seeds them."""
     input_checks.check_writable_dir(config["checkpoint_dir"], "checkpoint_dir")
+    input_checks.check_pairwise_negatives(config)
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     getLogger().info(dataset)

@@ -251,6 +251,12 @@ CLI_CASES = [
         _melu("--new_item_rule={field:year,min:3}"),
         ["yaml needs a space after each ':'"],
     ),
+    # a pairwise model without negatives failed in its first batch with the bare line "error: neg_item_id"
+    (
+        "bpr-without-negatives",
+        _bpr("--train_neg_sample_args=~"),
+        ["model BPR trains on", "train_neg_sample_args"],
+    ),
     # a dataset with ratings only: one line that names it and the two ways out
     (
         "melu-without-features",

@@ -141,9 +141,12 @@ def test_a_bad_bound_is_one_line_naming_the_option(tiny_batch):
         assert "\n" not in str(caught.value)
     # through the config: checked when read (check_option), the option named
     with pytest.raises(ConfigError, match="option local_lr_max must be a positive number"):
-        build("MeLU", "tiny", local_lr_learned=True, local_lr_max="big")
+        build("MeLU", "tiny", local_lr_learned=True, local_lr_max=-1.0)
+    # text for a number is refused with any config, by the kind of the option's default
+    with pytest.raises(ConfigError, match="option local_lr_max must be a number"):
+        build("MeLU", "tiny", local_lr_max="big")
     # no learned rates: the bound is not read (plain MAML runs as before)
-    assert build("MeLU", "tiny", local_lr_max="big")[3].maml.rate_names == {}
+    assert build("MeLU", "tiny", local_lr_max=-1.0)[3].maml.rate_names == {}
 
 
 def test_a_checkpoint_of_the_unbounded_rates_is_refused_in_one_line(tiny_batch):
