@@ -201,8 +201,7 @@ def two_tower_cold(options):
             "embedding). Without id dropout the retrieval loss never sees that input -- every training item has "
             "its id -- while the SSL views mask the id of about half their items: the path new items take is "
             "then shaped by the item-item contrastive task alone (match an item's id-less view to its other "
-            "view, tell it apart from other items), not by which users pick the item. SSL-CFM rows: measured "
-            "before CFM left the item id out of its ranking (081723b), not re-run."
+            "view, tell it apart from other items), not by which users pick the item."
         ),
         config={**SHARED, **cold},
         quick_config={**QUICK, "item_cold_split": [0.6, 0.2, 0.2]},
