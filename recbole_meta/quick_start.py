@@ -114,7 +114,8 @@ def run_recbole_meta(
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
-    logger.info(sys.argv if argv is None else argv)
+    given = sys.argv[1:] if argv is None else argv  # RecBole logs the bare list: "[]" when nothing is given
+    logger.info(f"command-line options: {' '.join(given) if given else 'none'}")
     logger.info(config)
     log_option_notes(config)
     _, (train_data, valid_data, test_data), model_obj, trainer = build_run(config)

@@ -108,3 +108,14 @@ def test_results_hold_plain_floats():
         assert {type(v) for v in metrics.values()} == {float}, state
     assert {type(v) for v in result["best_valid_result"].values()} == {float}
     assert type(result["best_valid_score"]) is float
+
+
+def test_the_run_log_names_the_command_line_options(tiny_config_dict, caplog):
+    # the first line of every run's log was the bare list of command-line options: "[]" without any
+    caplog.set_level("INFO")
+    config_dict = {**tiny_config_dict, "epochs": 1, "state": "INFO"}
+    run_recbole_meta("BPR", "tiny", config_dict=config_dict, argv=[])
+    assert "command-line options: none" in caplog.text and "INFO  []" not in caplog.text
+    caplog.clear()
+    run_recbole_meta("BPR", "tiny", config_dict=config_dict, argv=["--seed=3", "--learning_rate=0.01"])
+    assert "command-line options: --seed=3 --learning_rate=0.01" in caplog.text
