@@ -44,6 +44,7 @@ import glob
 import math
 import numbers
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -99,15 +100,21 @@ def check_command_line(argv):
 
 # yaml's words for true, false and null, which RecBole's Python-literal parsing leaves as (truthy) text
 _YAML_WORDS = {"true": True, "false": False, "null": None, "~": None}
+# RecBole's interval text (Dataset._parse_intervals_str): "[5,inf)", "(0,1];[3,4)"
+_INTERVAL = re.compile(r"^[\[(][^,;\[\]()]+,[^,;\[\]()]+[\])]$")
+
+
+def _is_interval_text(value):
+    return all(_INTERVAL.match(piece.strip()) for piece in value.split(";"))
 
 
 def read_flow_values(cmd_config, loader):
     """Command-line values left as text by RecBole's Python-literal parsing, read as yaml when they are yaml.
 
     ``--new_item_rule="{field: release_year, min: 1997}"`` is yaml, not Python; a value that opens a mapping or a
-    list and is neither raises :class:`ConfigError` naming the option. ``true`` / ``false`` / ``~`` / ``null``
-    (any case) mean what they mean in a config file: RecBole would keep ``--meta_train=false`` as the text
-    ``'false'``, which every ``if config[...]`` reads as true.
+    list and is neither raises :class:`ConfigError` naming the option, except RecBole's interval syntax
+    (``--user_inter_num_interval="[5,inf)"``), which stays text for RecBole to read. ``~`` and ``null`` mean
+    None, as in a config file (RecBole reads ``true`` / ``false`` itself but keeps ``~`` as text).
     """
     for key, value in cmd_config.items():
         if isinstance(value, str) and value.strip().lower() in _YAML_WORDS:
@@ -120,6 +127,8 @@ def read_flow_values(cmd_config, loader):
         except yaml.YAMLError:
             parsed = None
         if not isinstance(parsed, (dict, list)):
+            if _is_interval_text(value):
+                continue
             raise ConfigError(
                 f"--{key}={value}: expected a Python literal or yaml flow value, "
                 'e.g. --new_item_rule="{field: release_year, min: 1997}"'
@@ -491,20 +500,42 @@ def check_split_not_empty(config, train_data, valid_data, test_data):
 
 
 def check_valid_metric(config):
-    """``valid_metric`` names a metric the evaluation computes: one of ``metrics``, with a cut-off in ``topk``
-    when it has one (RecBole fails after the first validation with a bare ``KeyError: 'ndcg@10'``). Episodic
-    runs with ``full_ranking_topk`` add ranking metrics of their own: the trainer reports those."""
-    if config.final_config_dict.get("full_ranking_topk"):
-        return
+    """``valid_metric`` names a value the evaluation reports: one of ``metrics``, written ``NAME@K`` with ``K`` in
+    ``topk`` for a metric with cut-offs and bare for one without (RecBole fails after the first validation with a
+    bare ``KeyError: 'ndcg@10'``). Episodic runs with ``full_ranking_topk`` add ranking metrics of their own: the
+    trainer reports those."""
+    if config.final_config_dict.get("full_ranking_topk") or (config["eval_step"] or 0) <= 0:
+        return  # (eval_step 0: no validation, valid_metric is never read)
     valid = str(config["valid_metric"]).lower()
-    name, _, cut = valid.partition("@")
+    name, at, cut = valid.partition("@")
     metrics = [str(m).lower() for m in config["metrics"]]
     topk = config["topk"] if isinstance(config["topk"], (list, tuple)) else [config["topk"]]
-    if name not in metrics or (cut and not (cut.isdigit() and int(cut) in topk)):
+    cut_in_topk = bool(at) and cut.isdigit() and int(cut) in topk
+    cut_offs = _reports_cut_offs(name, config) if name in metrics else None
+    if name not in metrics:
+        computed = False
+    elif cut_offs is None:  # a metric that cannot be built here: only a cut-off that is given is checked
+        computed = not at or cut_in_topk
+    else:
+        computed = cut_in_topk if cut_offs else not at
+    if not computed:
         raise ConfigError(
             f"valid_metric {config['valid_metric']} is not computed: it must be one of metrics {config['metrics']}, "
-            f"written NAME@K with K in topk {config['topk']} for a top-k metric"
+            f"written NAME@K with K in topk {config['topk']} for a top-k metric (Recall@10), bare for others (MAE)"
         )
+
+
+def _reports_cut_offs(name, config):
+    """Whether RecBole's (or the plugin's) metric ``name`` reports one value per cut-off in ``topk`` (its keys
+    ``name@k``): every such metric reads ``topk`` when built. ``None`` when it cannot be built from ``config``.
+    """
+    from recbole.evaluator.register import metrics_dict
+
+    try:
+        metric = metrics_dict[name](config)
+    except Exception:  # a metric this config cannot build: RecBole's evaluator reports it
+        return None
+    return getattr(metric, "topk", None) is not None
 
 
 def check_pairwise_negatives(config):

@@ -19,7 +19,7 @@ from recbole_meta.cli import main
 from recbole_meta.config import Config
 from recbole_meta.data.atomic_files import DataFileError
 from recbole_meta.distributed.launch import usable_cpus
-from recbole_meta.input_checks import ConfigError, check_option
+from recbole_meta.input_checks import ConfigError, check_option, check_valid_metric
 from tests.cold_start_helpers import build
 from tests.helpers import TEST_DATA
 
@@ -204,7 +204,7 @@ CLI_CASES = [
         _unsigned_pickle("dataloaders_save_path"),
         ["dataloaders_save_path", "refused"],
     ),
-    # a True/False option given other text ran as True ('flase' and 'false' are truthy strings)
+    # a True/False option given other text ran as True ('flase' is a truthy string)
     ("bool-text", _melu("--meta_train=flase"), ["option meta_train must be True or False", "'flase'"]),
     ("bool-number", _melu("--first_order=2"), ["option first_order must be True or False", "got 2"]),
     (
@@ -227,7 +227,7 @@ CLI_CASES = [
     # more processes than cores started them all, each loading the data, before anything failed
     (
         "nproc-above-cores",
-        _bpr(f"--nproc={usable_cpus() + 1}"),
+        _bpr(f"--nproc={usable_cpus() + 1}", "--use_gpu=False"),  # a CPU run, also on a machine with GPUs
         [f"--nproc={usable_cpus() + 1}", "CPU cores"],
     ),
     # a valid_metric that is not computed failed after the first epoch with the bare line "error: ndcg@20"
@@ -235,6 +235,18 @@ CLI_CASES = [
         "valid-metric-not-computed",
         _bpr("--valid_metric=NDCG@20"),
         ["valid_metric NDCG@20 is not computed", "topk"],
+    ),
+    # a top-k metric without its cut-off passed the check and failed after the first epoch with "error: recall"
+    (
+        "valid-metric-without-cut-off",
+        _bpr("--valid_metric=Recall"),
+        ["valid_metric Recall is not computed", "NAME@K"],
+    ),
+    # a metric without cut-offs given one: RecBole reports "mae", never "mae@3"
+    (
+        "valid-metric-with-a-cut-off-it-lacks",
+        _melu("--valid_metric=MAE@3", "--eval_states=[warm,user_cold]"),
+        ["valid_metric MAE@3 is not computed"],
     ),
     # ranking metrics for an episodic model: an IndexError traceback from RecBole's collector
     (
@@ -491,7 +503,7 @@ def test_learning_rate_reaches_the_optimizer():
 
 
 def test_yaml_words_on_the_command_line_mean_what_they_mean_in_a_file():
-    # RecBole keeps --meta_train=false as the text 'false', which runs as True
+    # RecBole reads true/false itself but keeps ~ and null as text
     argv = ["--meta_train=false", "--first_order=TRUE", "--max_user_inter=~", "--full_ranking_topk=null"]
     config = Config("MeLU", "tiny", config_dict={"data_path": TEST_DATA}, argv=argv)
     assert config["meta_train"] is False and config["first_order"] is True
@@ -506,6 +518,32 @@ def test_an_empty_validation_split_is_reported_and_the_run_goes_on(caplog):
     _, (_, valid_data, test_data), _, _ = build_run(config)
     assert len(valid_data._dataset) == 0 and len(test_data._dataset) > 0
     assert "the validation split is empty" in caplog.text and "no early stopping" in caplog.text
+
+
+def test_recbole_interval_text_on_the_command_line_stays_text_for_recbole():
+    from recbole.data import create_dataset
+
+    argv = ["--user_inter_num_interval=[20,inf)", "--item_inter_num_interval=(0,1];[3,inf)"]
+    config = Config("BPR", "tiny", config_dict={"data_path": TEST_DATA}, argv=argv)
+    assert config["user_inter_num_interval"] == "[20,inf)"
+    assert config["item_inter_num_interval"] == "(0,1];[3,inf)"
+    counts = create_dataset(config).inter_feat["user_id"].value_counts()
+    assert 0 < len(counts) < 60 and counts.min() >= 20  # RecBole applied the interval (tiny: 60 users, 10-25)
+
+
+def test_valid_metric_needs_a_cut_off_exactly_when_the_metric_reports_per_cut_off():
+    good = {"metrics": ["Recall", "GAUC", "ItemCoverage"], "topk": [5, 10], "eval_args": {"mode": "full"}}
+    for valid_metric in ("Recall@10", "GAUC", "ItemCoverage@5"):
+        config = Config(
+            "BPR", "tiny", config_dict={"data_path": TEST_DATA, **good, "valid_metric": valid_metric}
+        )
+        check_valid_metric(config)
+    for valid_metric in ("Recall", "GAUC@10", "Recall@20", "NDCG@10"):
+        config = Config(
+            "BPR", "tiny", config_dict={"data_path": TEST_DATA, **good, "valid_metric": valid_metric}
+        )
+        with pytest.raises(ConfigError, match=f"valid_metric {valid_metric} is not computed"):
+            check_valid_metric(config)
 
 
 def test_yaml_flow_value_on_the_command_line():

@@ -196,3 +196,11 @@ def test_end_to_end_time_is_not_claimed_for_runs_resumed_in_another_sitting():
     assert end_to_end_seconds(resumed_next_day) is None
     assert end_to_end_seconds([_timed("2026-12-02T01:01:00+00:00", None)]) is None
     assert end_to_end_seconds([{"wall_seconds": 5.0}]) is None
+    # side by side, then 10 idle minutes, then two more runs: the summed wall times cover the span, the gap does not
+    two_sittings = [
+        _timed("2026-12-02T01:10:00+00:00", 600.0),
+        _timed("2026-12-02T01:10:00+00:00", 600.0),
+        _timed("2026-12-02T01:25:00+00:00", 300.0),
+        _timed("2026-12-02T01:25:00+00:00", 300.0),
+    ]
+    assert end_to_end_seconds(two_sittings) is None

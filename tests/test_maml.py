@@ -345,3 +345,19 @@ def test_meta_sgd_rates_are_trained_checkpointed_and_never_adapted(tmp_path):
     fresh.load_state_dict(model.state_dict())
     for n in rate_names:
         torch.testing.assert_close(fresh.get_parameter(n), model.get_parameter(n))
+
+
+@pytest.mark.parametrize("params", [["decision.*", "output.*"], "all"])
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_the_local_update_adapts_also_when_called_under_no_grad(params, vectorize):
+    # an evaluation calls it under no_grad: the vectorised path with every parameter adapted used to skip the
+    # local steps there (its per-task copies were made before enable_grad) and return another loss
+    dataset, (train, _, _), model, _ = build("MeLU", "tiny", meta_batch_size=6, seed=7)
+    batch = collate_tasks(dataset.cold_split, train.tasks[:6], "user_id")
+    maml = MAML(model, params, 0.05, 3, vectorize=vectorize)
+    with_grad = maml.meta_loss(batch)
+    with torch.no_grad():
+        without_grad = maml.meta_loss(batch)
+        unadapted = MAML(model, params, 0.05, 0, vectorize=vectorize).meta_loss(batch)
+    assert torch.equal(with_grad.detach(), without_grad)
+    assert not torch.isclose(without_grad, unadapted)

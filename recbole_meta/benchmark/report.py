@@ -275,14 +275,15 @@ def _environment_line(summary):
     line = "Measured with: " + ", ".join(parts) + "."
     span = end_to_end_seconds(summary.records.values())
     if span is not None:
-        line += f" The runs shown ran in one sitting: {span / 60:.1f} min end to end."
+        line += f" The runs shown ran in one sitting: {span / 60:.1f} min from the first start to the last finish."
     return line
 
 
-def end_to_end_seconds(records):
-    """Seconds from the first start to the last finish of ``records``, when they ran in one sitting: the span
-    is at most their summed wall times (one after another, or side by side with ``--jobs``) plus a minute of
-    start-up. Records resumed across sittings (a gap between them), or without times, give ``None``."""
+def end_to_end_seconds(records, gap_seconds=60):
+    """Seconds from the first run's start to the last run's finish (workers' start-up before the first run not
+    included) when ``records`` ran in one sitting: one after another or side by side (``--jobs``), with no
+    stretch longer than ``gap_seconds`` in which none of them was running. Records resumed in another sitting,
+    or without times, give ``None``."""
     spans = []
     for record in records:
         finished, wall = record.get("finished_at"), record.get("wall_seconds")
@@ -292,9 +293,13 @@ def end_to_end_seconds(records):
         spans.append((end - wall, end))
     if not spans:
         return None
-    span = max(end for _, end in spans) - min(start for start, _ in spans)
-    total = sum(end - start for start, end in spans)
-    return span if span <= total + 60 else None
+    spans.sort()
+    covered_until = spans[0][1]
+    for start, end in spans[1:]:
+        if start - covered_until > gap_seconds:
+            return None
+        covered_until = max(covered_until, end)
+    return covered_until - spans[0][0]
 
 
 def _config_lines(summary):

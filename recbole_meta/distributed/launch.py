@@ -76,7 +76,7 @@ def check_process_count(config, nproc):
     failing or crawling."""
     import torch
 
-    if len(str(config["gpu_id"] or "")) > 0 and torch.cuda.is_available():
+    if config["use_gpu"] and len(str(config["gpu_id"] or "")) > 0 and torch.cuda.is_available():
         units, kind = torch.cuda.device_count(), f"GPUs (gpu_id '{config['gpu_id']}')"
     else:
         units, kind = usable_cpus(), "CPU cores"

@@ -421,9 +421,11 @@ class MAML:
         """
         user, s_item, s_rating, s_mask, q_item, _, _ = tensors
         size = user.shape[0]
-        initial, shared = self._split_params()
-        adapted = {name: value.expand(size, *value.shape) for name, value in initial.items()}
+        # under enable_grad as a whole: called under no_grad (an evaluation), the expanded copies would carry no
+        # graph and the local steps would silently not adapt
         with torch.enable_grad():
+            initial, shared = self._split_params()
+            adapted = {name: value.expand(size, *value.shape) for name, value in initial.items()}
             if self._head is not None:  # encode each task once; the local steps run the head alone
                 # support and query targets in one encoding, then split along the targets
                 encoded = vmap(self.model.encode, randomness="different")(
