@@ -236,7 +236,8 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_number(value):
+def is_number(value):
+    """A real number that is not True/False."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
@@ -248,18 +249,18 @@ STEP_SIZE = "positive number up to 1e6 (a step size)"
 
 
 def _is_step_size(value):
-    return _is_number(value) and 0 < value <= MAX_STEP_SIZE
+    return is_number(value) and 0 < value <= MAX_STEP_SIZE
 
 
 _KINDS = {
     "positive integer": lambda v: _is_int(v) and v > 0,
-    "positive number": lambda v: _is_number(v) and v > 0,
+    "positive number": lambda v: is_number(v) and v > 0,
     "non-negative integer": lambda v: _is_int(v) and v >= 0,
     "integer": _is_int,
-    "non-negative number": lambda v: _is_number(v) and v >= 0,
+    "non-negative number": lambda v: is_number(v) and v >= 0,
     STEP_SIZE: _is_step_size,
     STEP_SIZE + " or ~": lambda v: v is None or _is_step_size(v),
-    "finite non-negative number": lambda v: _is_number(v) and v >= 0 and math.isfinite(v),
+    "finite non-negative number": lambda v: is_number(v) and v >= 0 and math.isfinite(v),
     "positive integer or a list of them": lambda v: (_is_int(v) and v > 0)
     or (isinstance(v, (list, tuple)) and len(v) > 0 and all(_is_int(x) and x > 0 for x in v)),
 }
@@ -308,8 +309,8 @@ def check_value_types(defaults, given):
                     f"option {key} must be True or False (its default is {default}), got {value!r} "
                     f"({type(value).__name__})"
                 )
-        elif _is_number(default):
-            if value is not None and not _is_number(value):
+        elif is_number(default):
+            if value is not None and not is_number(value):
                 raise ConfigError(
                     f"option {key} must be a number (its default is {default}), got {value!r} "
                     f"({type(value).__name__})"
@@ -480,8 +481,9 @@ def check_split_not_empty(config, train_data, valid_data, test_data):
     sizes = {
         name: len(loader._dataset)
         for name, loader in (("training", train_data), ("validation", valid_data), ("test", test_data))
-        if isinstance(getattr(loader, "_dataset", None), Dataset)  # episodic and sequence-task loaders check
-    }  # their own tasks
+        # episodic and sequence-task loaders hold no RecBole Dataset: they check their own tasks
+        if isinstance(getattr(loader, "_dataset", None), Dataset)
+    }
     if len(sizes) < 3:
         return None
     for name in ("training", "test"):
@@ -511,12 +513,11 @@ def check_valid_metric(config):
     metrics = [str(m).lower() for m in config["metrics"]]
     topk = config["topk"] if isinstance(config["topk"], (list, tuple)) else [config["topk"]]
     cut_in_topk = bool(at) and cut.isdigit() and int(cut) in topk
-    cut_offs = _reports_cut_offs(name, config) if name in metrics else None
-    if name not in metrics:
-        computed = False
-    elif cut_offs is None:  # a metric that cannot be built here: only a cut-off that is given is checked
-        computed = not at or cut_in_topk
-    else:
+    computed = name in metrics
+    if computed:
+        cut_offs = _reports_cut_offs(name, config)
+        if cut_offs is None:  # a metric that cannot be built here: only a cut-off that is given is checked
+            cut_offs = bool(at)
         computed = cut_in_topk if cut_offs else not at
     if not computed:
         raise ConfigError(

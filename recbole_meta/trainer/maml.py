@@ -35,12 +35,12 @@ Adam's global steps they did both on the planted cold-start data (seed 0's rates
 epochs from 0.01; seeds 1 and 2 diverged, NaN training loss). Positive rates keep each entry's local step a
 descent direction (the support loss's first-order change is -sum_i alpha_i g_i^2 <= 0), and the cap keeps the
 steps in the range where the scalar rate is stable. A sigmoid rather than a clamp: a clamped rate has no gradient
-once it sits at a bound and could never come back; the sigmoid's gradient only shrinks near them. Away from the
-upper bound the sigmoid is close to an exponential, so the global update's steps on phi change a rate by a factor
-(Adam's step of 0.001 on phi: about 0.1% of the rate) rather than by an absolute amount (the same step on an
-unbounded rate of 0.01 is a tenth of it): the rates move more slowly than the paper's, in proportion to their
-size. The parameters phi live on the model (module :data:`LOCAL_RATES`), so the optimizer, the checkpoints and
-serving carry them. Without ``local_lr_learned`` none of this runs: the scalar rate, bit for bit as before
+once it sits at a bound and could never come back; the sigmoid's gradient only shrinks near them. A step of phi
+moves a rate by rate * (1 - rate / local_lr_max) per unit, in proportion to its size: at the default (0.01 of a
+bound of 0.02) Adam's step of 0.001 on phi moves it by 5e-6, against 1e-3 for the paper's unbounded rate, so
+the bounded rates move much more slowly than the paper's, and most slowly near either bound. The parameters phi
+live on the model (module :data:`LOCAL_RATES`), so the optimizer, the checkpoints and serving carry them.
+Without ``local_lr_learned`` none of this runs: the scalar rate, bit for bit as before
 (``tests/test_maml_plain_unchanged.py``).
 """
 
@@ -52,7 +52,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from recbole_meta.data.episodes import length_chunks, task_tensors
-from recbole_meta.input_checks import STEP_SIZE, check_option
+from recbole_meta.input_checks import STEP_SIZE, check_option, is_number
 from recbole_meta.model.losses import masked_mse
 
 # the model's submodule holding Meta-SGD's per-parameter rate parameters phi (rate = local_lr_max * sigmoid(phi));
@@ -60,10 +60,6 @@ from recbole_meta.model.losses import masked_mse
 LOCAL_RATES = "local_lr_logits"
 UNBOUNDED_RATES = "local_lr_rates"  # where checkpoints before the bound stored the unbounded rates (refused)
 INPUT_LAYER_FORMS = ("auto", "kernel", "weights")  # see MAML's ``input_layer_form``
-
-
-def _is_finite_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def rate_key(name):
@@ -217,7 +213,7 @@ class MAML:
         self.rate_names = {}
         self.local_lr_max = None
         if learn_local_lr and self.adapted_names:
-            if not _is_finite_number(local_lr_max) or not float(local_lr_max) > self.local_lr:
+            if not (is_number(local_lr_max) and math.isfinite(local_lr_max) and local_lr_max > self.local_lr):
                 raise ValueError(
                     f"local_lr_max must be a finite number greater than local_lr={self.local_lr:g} with "
                     f"local_lr_learned (Meta-SGD's rates stay in (0, local_lr_max)), got {local_lr_max!r}"
